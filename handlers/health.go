@@ -46,6 +46,3 @@ func (s *Server) static(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "public, max-age=300")
 	return c.Blob(http.StatusOK, ct, data)
 }
-
-
-

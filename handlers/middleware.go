@@ -217,5 +217,3 @@ func (s *Server) page(c echo.Context, titleKey string) views.Page {
 	}
 	return p
 }
-
-
