@@ -96,7 +96,7 @@ CREATE INDEX recipients_email ON recipients(account_id, email);
 
 -- A certificate row is written with status 'issuing' and its serial
 -- BEFORE the CA key signs (intent), then completed in one transaction.
--- UNIQUE(recipient_id, plan_period) makes issuance idempotent.
+-- The partial unique index below makes issuance idempotent.
 CREATE TABLE certificates (
 	id INTEGER PRIMARY KEY,
 	account_id INTEGER NOT NULL REFERENCES accounts(id),
@@ -114,7 +114,9 @@ CREATE TABLE certificates (
 	fingerprint_sha256 TEXT NOT NULL DEFAULT '',
 	revoked_at TEXT,
 	revocation_reason INTEGER,
-	created_at TEXT NOT NULL,
-	UNIQUE (recipient_id, plan_period)
+	created_at TEXT NOT NULL
 );
+-- At most one live certificate per recipient and plan period; a revoked
+-- one (for example KeyGen's unused certificate) makes room for the next.
+CREATE UNIQUE INDEX certificates_live ON certificates(recipient_id, plan_period) WHERE status IN ('issuing','issued');
 CREATE INDEX certificates_account ON certificates(account_id, id);
