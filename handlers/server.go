@@ -91,8 +91,9 @@ func (s *Server) routes() {
 	e.POST("/setup/:token", s.setup)
 	e.GET("/lang/:lang", s.setLang)
 
-	app := e.Group("", s.requireUser)
-	app.GET("/dashboard", s.dashboard)
+	// Route-level middleware, not a Group with Use: a group's middleware
+	// would also run for unknown paths and turn every 404 into a redirect.
+	e.GET("/dashboard", s.dashboard, s.requireUser)
 
 	for _, r := range extraRoutes {
 		r(s)

@@ -57,6 +57,10 @@ func ErrorCode(err error) string {
 	if errors.As(err, &e) {
 		return e.Code
 	}
+	var fe FieldErrors
+	if errors.As(err, &fe) && len(fe) > 0 {
+		return fe[0].Code
+	}
 	return EInternal
 }
 
@@ -66,6 +70,10 @@ func ErrorMessage(err error) string {
 	var e *Error
 	if errors.As(err, &e) && e.Code != EInternal {
 		return e.Message
+	}
+	var fe FieldErrors
+	if errors.As(err, &fe) && len(fe) > 0 {
+		return fe[0].Message
 	}
 	return "An internal error occurred."
 }
