@@ -206,7 +206,8 @@ func TestSetupLinkCreatesCAAdminOnce(t *testing.T) {
 	// bad input keeps the form
 	r := c.post(path, path, url.Values{"name": {"Casey"}, "email": {"not-an-email"}, "password": {"short"}, "confirm": {"short"}})
 	if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, `value="Casey"`) || !strings.Contains(r.body, "valid email") {
-		e.dumpLogs(); t.Fatalf("bad input: %d", r.status)
+		e.dumpLogs()
+		t.Fatalf("bad input: %d", r.status)
 	}
 	r = c.post(path, path, url.Values{"name": {"Casey"}, "email": {"casey@ca.test"}, "password": {"a long enough password"}, "confirm": {"a long enough password"}})
 	if r.status != http.StatusSeeOther {
