@@ -1,0 +1,210 @@
+package ordering
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"certdesk/internal/portal"
+)
+
+// Submit checks and stores an order: the order and its recipients, the
+// payment authorization, the validation tasks and the confirmation emails
+// commit in one transaction. A resubmission with the same idempotency key
+// returns the first order. Then recipients are advanced (and issued when
+// nothing is missing).
+func (s *Service) Submit(ctx context.Context, u portal.User, in Input) (portal.Order, error) {
+	ch, err := s.Check(ctx, u, in)
+	if err != nil {
+		return portal.Order{}, err
+	}
+	o := ch.Order
+	err = s.Store.Tx(ctx, func(tx *sql.Tx) error {
+		if err := s.Store.InsertOrder(ctx, tx, &o, in.IdempotencyKey); err != nil {
+			return err
+		}
+		var card *Card
+		if o.PaymentMethod == portal.PayCard {
+			c := in.Card
+			card = &c
+		}
+		ref, err := s.Billing.Authorize(ctx, tx, o.AccountID, o.ID, o.PaymentMethod, o.AmountCents, card)
+		if err != nil {
+			return err
+		}
+		if err := s.Store.SetOrderPaymentRef(ctx, tx, o.ID, ref); err != nil {
+			return err
+		}
+		o.PaymentRef = ref
+		if ch.OrgNeedsValidation {
+			if err := s.Validator.SubmitOrgForOrder(ctx, tx, o.AccountID, o.OrganizationID, o.ID); err != nil {
+				return err
+			}
+		}
+		for _, d := range ch.NewDomains {
+			if err := s.Validator.StartDomainEmailForOrder(ctx, tx, o.AccountID, o.OrganizationID, d, o.ID, in.Lang); err != nil {
+				return err
+			}
+		}
+		if ch.Product.MailboxValidation {
+			for _, r := range o.Recipients {
+				ok, err := s.Validator.MailboxValidated(ctx, tx, o.AccountID, r.Email)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					if err := s.Validator.StartMailboxForOrder(ctx, tx, o.AccountID, r.Email, o.ID, in.Lang); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		if s.Notifier != nil {
+			lang := in.Lang
+			for _, to := range append([]string{u.Email}, o.AdditionalEmails...) {
+				if _, err := s.Store.EnqueueEmail(ctx, tx, s.Notifier.OrderConfirmation(lang, o, to)); err != nil {
+					return err
+				}
+			}
+		}
+		return s.advanceTx(ctx, tx, o.AccountID)
+	})
+	var pe *portal.Error
+	if errors.As(err, &pe) && pe.Key == "order.duplicate" {
+		return s.Store.Order(ctx, nil, u.AccountID, o.ID)
+	}
+	if err != nil {
+		return portal.Order{}, err
+	}
+	s.issueReady(ctx, u.AccountID)
+	return s.Store.Order(ctx, nil, u.AccountID, o.ID)
+}
+
+// Advance recomputes every open recipient of an account (0 = all) after a
+// validation changed, sends KeyGen links to those that now wait for a key,
+// and issues those that are ready. Safe to call any number of times.
+func (s *Service) Advance(ctx context.Context, accountID int64) error {
+	if err := s.Store.Tx(ctx, func(tx *sql.Tx) error { return s.advanceTx(ctx, tx, accountID) }); err != nil {
+		return err
+	}
+	s.issueReady(ctx, accountID)
+	return nil
+}
+
+func (s *Service) advanceTx(ctx context.Context, tx *sql.Tx, accountID int64) error {
+	now := s.Clock.Now()
+	open, err := s.Store.OpenRecipients(ctx, tx, accountID)
+	if err != nil {
+		return err
+	}
+	orders := map[int64]portal.Order{}
+	orgs := map[int64]portal.Organization{}
+	domains := map[int64][]portal.Domain{}
+	for _, r := range open {
+		o, ok := orders[r.OrderID]
+		if !ok {
+			if o, err = s.Store.OrderByID(ctx, tx, r.OrderID); err != nil {
+				return err
+			}
+			orders[r.OrderID] = o
+		}
+		p, _ := portal.ProductByID(o.Product)
+		next := portal.RecipientReady
+		if p.NeedsOrganization {
+			org, ok := orgs[o.OrganizationID]
+			if !ok {
+				all, err := s.Store.OrgsForAccount(ctx, tx, o.AccountID)
+				if err != nil {
+					return err
+				}
+				for _, x := range all {
+					orgs[x.ID] = x
+				}
+				org = orgs[o.OrganizationID]
+				if domains[org.ID], err = s.Store.DomainsForOrg(ctx, tx, org.ID); err != nil {
+					return err
+				}
+			}
+			if !org.Current(now) {
+				next = portal.RecipientAwaitingOrg
+			}
+		}
+		if next == portal.RecipientReady {
+			if p.MailboxValidation {
+				ok, err := s.Validator.MailboxValidated(ctx, tx, o.AccountID, r.Email)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					next = portal.RecipientAwaitingMailbox
+				}
+			} else if !domainCurrent(domains[o.OrganizationID], r.Email, now) {
+				next = portal.RecipientAwaitingDomain
+			}
+		}
+		if next == portal.RecipientReady && r.CSR == "" {
+			next = portal.RecipientAwaitingKeyGen
+		}
+		if next == r.Status {
+			continue
+		}
+		if err := s.Store.SetRecipientStatus(ctx, tx, r.ID, next, ""); err != nil {
+			return err
+		}
+		if next == portal.RecipientAwaitingKeyGen && s.KeyGen != nil {
+			r.Status = next
+			if err := s.KeyGen.SendLink(ctx, tx, o, r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// domainCurrent reports whether a current domain validation of the
+// organization covers the address's domain (subdomains included).
+func domainCurrent(domains []portal.Domain, email string, now time.Time) bool {
+	ed := portal.EmailDomain(email)
+	for _, d := range domains {
+		if d.Current(now) && portal.DomainCovers(d.Name, ed) {
+			return true
+		}
+	}
+	return false
+}
+
+// issueReady asks the issuer for every ready recipient. Issuance is
+// idempotent; a failure leaves the recipient ready for the scheduler's
+// next sweep.
+func (s *Service) issueReady(ctx context.Context, accountID int64) {
+	if s.Issuer == nil {
+		return
+	}
+	open, err := s.Store.OpenRecipients(ctx, nil, accountID)
+	if err != nil {
+		s.Log.Error("list ready recipients", "err", err)
+		return
+	}
+	for _, r := range open {
+		if r.Status != portal.RecipientReady {
+			continue
+		}
+		if err := s.Issuer.IssueRecipient(ctx, r.ID); err != nil {
+			s.Log.Warn("issuance deferred", "recipient_id", r.ID, "err", err)
+		}
+	}
+}
+
+// Cancel cancels a pending order and releases its payment hold.
+func (s *Service) Cancel(ctx context.Context, u portal.User, orderID int64) error {
+	if _, err := s.Store.Order(ctx, nil, u.AccountID, orderID); err != nil {
+		return err
+	}
+	return s.Store.Tx(ctx, func(tx *sql.Tx) error {
+		if err := s.Store.CancelOrder(ctx, tx, u.AccountID, orderID); err != nil {
+			return err
+		}
+		return s.Billing.Release(ctx, tx, u.AccountID, orderID)
+	})
+}
