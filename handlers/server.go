@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"certdesk/internal/identity"
+	"certdesk/internal/ordering"
 	"certdesk/internal/portal"
 	"certdesk/store"
 )
@@ -37,6 +38,8 @@ type Deps struct {
 	Log         *slog.Logger
 	SessionKeys [][]byte // hash key, block key
 	Mail        Waker
+	Ordering    *ordering.Service
+	Billing     BillingInfo
 }
 
 // Server holds the Echo instance and the services.
