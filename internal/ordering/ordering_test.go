@@ -1,0 +1,305 @@
+package ordering_test
+
+import (
+	"context"
+	"crypto"
+	"database/sql"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"io"
+	"log/slog"
+
+	"certdesk/internal/ordering"
+	"certdesk/internal/portal"
+	"certdesk/store"
+)
+
+type fakeBilling struct {
+	authorized, released []int64
+	declineAll           bool
+}
+
+func (f *fakeBilling) Quote(ctx context.Context, acct int64, p portal.Product, n, days int) (int64, int64) {
+	per := p.PriceCents * int64((days+364)/365)
+	return per, per * int64(n)
+}
+func (f *fakeBilling) DefaultMethod(context.Context, int64) portal.PaymentMethod {
+	return portal.PayContract
+}
+func (f *fakeBilling) Authorize(ctx context.Context, tx *sql.Tx, acct, order int64, m portal.PaymentMethod, amount int64, c *ordering.Card) (string, error) {
+	if f.declineAll {
+		return "", &portal.Error{Code: portal.EInvalid, Field: "payment_method", Message: "declined"}
+	}
+	f.authorized = append(f.authorized, order)
+	return "ref-1", nil
+}
+func (f *fakeBilling) Release(ctx context.Context, tx *sql.Tx, acct, order int64) error {
+	f.released = append(f.released, order)
+	return nil
+}
+
+type fakeValidator struct {
+	domainTasks, mailboxTasks []string
+	orgTasks                  []int64
+	mailboxOK                 map[string]bool
+}
+
+func (f *fakeValidator) SubmitOrgForOrder(ctx context.Context, tx *sql.Tx, acct, org, order int64) error {
+	f.orgTasks = append(f.orgTasks, org)
+	return nil
+}
+func (f *fakeValidator) StartDomainEmailForOrder(ctx context.Context, tx *sql.Tx, acct, org int64, d string, order int64, lang string) error {
+	f.domainTasks = append(f.domainTasks, d)
+	return nil
+}
+func (f *fakeValidator) StartMailboxForOrder(ctx context.Context, tx *sql.Tx, acct int64, email string, order int64, lang string) error {
+	f.mailboxTasks = append(f.mailboxTasks, email)
+	return nil
+}
+func (f *fakeValidator) MailboxValidated(ctx context.Context, q portal.Querier, acct int64, email string) (bool, error) {
+	return f.mailboxOK[email], nil
+}
+
+type fakeIssuer struct{ issued []int64 }
+
+func (f *fakeIssuer) IssueRecipient(ctx context.Context, id int64) error {
+	f.issued = append(f.issued, id)
+	return nil
+}
+
+type fakeKeyGen struct{ sent []string }
+
+func (f *fakeKeyGen) SendLink(ctx context.Context, tx *sql.Tx, o portal.Order, r portal.Recipient) error {
+	f.sent = append(f.sent, r.Email)
+	return nil
+}
+
+// parseCSR stands in for ca.ParseCSR: "CSR" is valid, a private key is refused.
+func parseCSR(b []byte) (crypto.PublicKey, error) {
+	if strings.Contains(string(b), "PRIVATE KEY") {
+		return nil, &portal.Error{Code: portal.EInvalid, Field: "csr", Key: "csr.private_key", Message: "This is a private key."}
+	}
+	if string(b) != "CSR" {
+		return nil, &portal.Error{Code: portal.EInvalid, Field: "csr", Key: "csr.parse", Message: "not a CSR"}
+	}
+	return struct{}{}, nil
+}
+
+type env struct {
+	db    *store.DB
+	svc   *ordering.Service
+	bill  *fakeBilling
+	val   *fakeValidator
+	iss   *fakeIssuer
+	kg    *fakeKeyGen
+	user  portal.User
+	orgID int64
+	clock *portal.FixedClock
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	clock := portal.NewFixedClock(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "o.db"), clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	a, _ := db.CreateAccount(ctx, "Example Corp")
+	u, err := db.CreateUser(ctx, portal.User{AccountID: a.ID, Email: "req@example.com", Name: "Req", Role: portal.RoleUser, PasswordHash: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := clock.Now()
+	res, err := db.Exec(`INSERT INTO organizations(account_id, legal_name, status, validated_at, expires_at, created_at) VALUES (?, 'Example Corp B.V.', 'validated', ?, ?, ?)`,
+		a.ID, now.Format(time.RFC3339Nano), now.Add(portal.OrgValidationReuse).UTC().Format("2006-01-02T15:04:05.000000000Z"), now.Format(time.RFC3339Nano))
+	if err != nil {
+		t.Fatal(err)
+	}
+	orgID, _ := res.LastInsertId()
+	_, err = db.Exec(`INSERT INTO domains(account_id, organization_id, name, method, status, validated_at, expires_at, created_at) VALUES (?, ?, 'example.com', 'dns_txt', 'validated', ?, ?, ?)`,
+		a.ID, orgID, now.Format(time.RFC3339Nano), now.Add(portal.DomainValidationReuse).UTC().Format("2006-01-02T15:04:05.000000000Z"), now.Format(time.RFC3339Nano))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{db: db, bill: &fakeBilling{}, val: &fakeValidator{mailboxOK: map[string]bool{}}, iss: &fakeIssuer{}, kg: &fakeKeyGen{}, user: u, orgID: orgID, clock: clock}
+	e.svc = &ordering.Service{Store: db, Billing: e.bill, Validator: e.val, Issuer: e.iss, KeyGen: e.kg, ParseCSR: parseCSR, Clock: clock,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	return e
+}
+
+func (e *env) input(product portal.ProductID, emails ...string) ordering.Input {
+	in := ordering.Input{Product: product, OrganizationID: e.orgID, Validity: ordering.Validity1Y, PaymentMethod: portal.PayContract, Agreed: true}
+	for _, em := range emails {
+		in.Recipients = append(in.Recipients, ordering.RecipientInput{Email: em})
+	}
+	return in
+}
+
+func fieldErr(err error, field string) string {
+	for _, fe := range portal.AsFieldErrors(err) {
+		if fe.Field == field {
+			return fe.Message
+		}
+	}
+	return ""
+}
+
+func TestPublicMailRule(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	_, err := e.svc.Submit(ctx, e.user, e.input(portal.ProductBusiness, "jane@gmail.com"))
+	if msg := fieldErr(err, "r0_email"); !strings.Contains(msg, "public mail provider") {
+		t.Fatalf("gmail for Business: %v", err)
+	}
+	o, err := e.svc.Submit(ctx, e.user, e.input(portal.ProductIndividual, "jane@gmail.com"))
+	if err != nil {
+		t.Fatalf("gmail for Individual: %v", err)
+	}
+	if o.Recipients[0].Status != portal.RecipientAwaitingMailbox || len(e.val.mailboxTasks) != 1 {
+		t.Fatalf("mailbox validation not started: %+v %v", o.Recipients[0], e.val.mailboxTasks)
+	}
+}
+
+func TestRecipientStatesAfterSubmit(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	in := e.input(portal.ProductBusiness, "a@example.com", "b@sub.example.com", "c@newdomain.nl")
+	in.Recipients[0].HasCSR, in.Recipients[0].CSR = true, "CSR"
+	o, err := e.svc.Submit(ctx, e.user, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []portal.RecipientStatus{portal.RecipientReady, portal.RecipientAwaitingKeyGen, portal.RecipientAwaitingDomain}
+	for i, r := range o.Recipients {
+		if r.Status != want[i] {
+			t.Errorf("recipient %d (%s): %s, want %s", i, r.Email, r.Status, want[i])
+		}
+	}
+	if len(e.val.domainTasks) != 1 || e.val.domainTasks[0] != "newdomain.nl" {
+		t.Errorf("domain tasks: %v", e.val.domainTasks)
+	}
+	if len(e.iss.issued) != 1 || e.iss.issued[0] != o.Recipients[0].ID {
+		t.Errorf("issuer calls: %v", e.iss.issued)
+	}
+	if len(e.kg.sent) != 1 || e.kg.sent[0] != "b@sub.example.com" {
+		t.Errorf("keygen links: %v", e.kg.sent)
+	}
+	if len(e.bill.authorized) != 1 {
+		t.Errorf("payment not authorized")
+	}
+}
+
+func TestAllErrorsAtOnceAndPrivateKeyRefused(t *testing.T) {
+	e := newEnv(t)
+	in := ordering.Input{Product: portal.ProductOrganization, Validity: "custom_days", CustomDays: "5000",
+		Recipients: []ordering.RecipientInput{{Email: "not an email"}, {Email: "x@example.com", CNFromName: true, Name: "X"},
+			{Email: "y@example.com", HasCSR: true, CSR: "-----BEGIN PRIVATE KEY-----\nMII...\n-----END PRIVATE KEY-----"}},
+		AdditionalEmails: "ok@example.com, bad@", PaymentMethod: "bitcoin"}
+	_, err := e.svc.Submit(context.Background(), e.user, in)
+	for _, f := range []string{"organization", "custom_days", "r0_email", "r1_cn", "r2_csr", "additional_emails", "payment_method", "agree"} {
+		if fieldErr(err, f) == "" {
+			t.Errorf("no error for %s", f)
+		}
+	}
+	if !strings.Contains(fieldErr(err, "r2_csr"), "private key") {
+		t.Errorf("private key message: %q", fieldErr(err, "r2_csr"))
+	}
+	var n int
+	e.db.QueryRow(`SELECT COUNT(*) FROM orders`).Scan(&n)
+	if n != 0 {
+		t.Fatal("an invalid order was stored")
+	}
+}
+
+func TestIdempotentSubmitAndCancel(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	in := e.input(portal.ProductBusiness, "a@example.com")
+	in.IdempotencyKey = "k1"
+	o1, err := e.svc.Submit(ctx, e.user, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o2, err := e.svc.Submit(ctx, e.user, in)
+	if err != nil || o2.ID != o1.ID {
+		t.Fatalf("resubmit made another order: %v %d %d", err, o1.ID, o2.ID)
+	}
+	if len(e.bill.authorized) != 1 {
+		t.Fatalf("authorized %d times", len(e.bill.authorized))
+	}
+	if err := e.svc.Cancel(ctx, e.user, o1.ID); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.bill.released) != 1 {
+		t.Fatal("payment not released")
+	}
+	got, _ := e.db.Order(ctx, nil, e.user.AccountID, o1.ID)
+	if got.Status != portal.OrderCancelled || got.Recipients[0].Status != portal.RecipientCancelled {
+		t.Fatalf("after cancel: %s %s", got.Status, got.Recipients[0].Status)
+	}
+	if err := e.svc.Cancel(ctx, e.user, o1.ID); portal.ErrorCode(err) != portal.EConflict {
+		t.Fatalf("second cancel: %v", err)
+	}
+	// another account cannot cancel or see it
+	other := e.user
+	other.AccountID = 9999
+	if err := e.svc.Cancel(ctx, other, o1.ID); portal.ErrorCode(err) != portal.ENotFound {
+		t.Fatalf("other account: %v", err)
+	}
+}
+
+func TestPaymentFailureStoresNothing(t *testing.T) {
+	e := newEnv(t)
+	e.bill.declineAll = true
+	_, err := e.svc.Submit(context.Background(), e.user, e.input(portal.ProductBusiness, "a@example.com"))
+	if fieldErr(err, "payment_method") == "" {
+		t.Fatalf("want payment error, got %v", err)
+	}
+	var n int
+	e.db.QueryRow(`SELECT COUNT(*) FROM orders`).Scan(&n)
+	if n != 0 {
+		t.Fatal("order stored despite declined payment")
+	}
+}
+
+func TestExpiredOrgAndPeriod(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.clock.Advance(portal.OrgValidationReuse + time.Hour) // organization validation expired (825 days)
+	o, err := e.svc.Submit(ctx, e.user, e.input(portal.ProductBusiness, "a@example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Recipients[0].Status != portal.RecipientAwaitingOrg || len(e.val.orgTasks) != 1 {
+		t.Fatalf("expired org: %s %v", o.Recipients[0].Status, e.val.orgTasks)
+	}
+	now := e.clock.Now()
+	for _, c := range []struct {
+		v, date, days string
+		ok            bool
+	}{
+		{"3y", "", "", true}, {"custom_days", "", "1095", true}, {"custom_days", "", "1096", false}, {"custom_days", "", "0", false},
+		{"custom_date", now.AddDate(0, 0, -1).Format("2006-01-02"), "", false},
+		{"custom_date", now.AddDate(3, 0, 1).Format("2006-01-02"), "", false},
+		{"custom_date", now.AddDate(2, 0, 0).Format("2006-01-02"), "", true},
+	} {
+		_, err := ordering.Period(now, c.v, c.date, c.days)
+		if (err == nil) != c.ok {
+			t.Errorf("%+v: %v", c, err)
+		}
+	}
+	end, _ := ordering.Period(now, "3y", "", "")
+	if !ordering.IsPlan(now, end) {
+		t.Error("3 years must be a plan (825-day cap)")
+	}
+	end, _ = ordering.Period(now, "2y", "", "")
+	if ordering.IsPlan(now, end) {
+		t.Error("2 years fits in one certificate")
+	}
+}
+
