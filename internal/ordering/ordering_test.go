@@ -302,4 +302,3 @@ func TestExpiredOrgAndPeriod(t *testing.T) {
 		t.Error("2 years fits in one certificate")
 	}
 }
-
