@@ -153,8 +153,25 @@ func Years(days int) int64 {
 // Quote prices an order: per certificate, the contract price of the
 // product when the account has an active contract with one, else the
 // product's list price, times the started years of the period
-// (ceil(days/365)); the total is that times the number of recipients.
-func (s *Service) Quote(ctx context.Context, accountID int64, product portal.Product, recipients int, days int) (perCert, total int64, err error) {
+// (ceil(days/365)); the total is that times the number of recipients
+// (0 for fewer than one). When the contract cannot be read, the list
+// price is quoted (the order's Authorize in the same transaction then
+// fails on the same database error); PriceOrder returns the error.
+func (s *Service) Quote(ctx context.Context, accountID int64, product portal.Product, recipients int, days int) (perCert, total int64) {
+	perCert, total, err := s.PriceOrder(ctx, accountID, product, max(recipients, 1), days)
+	if err != nil {
+		perCert = product.PriceCents * Years(days)
+		total = perCert * int64(max(recipients, 1))
+	}
+	if recipients < 1 {
+		total = 0
+	}
+	return perCert, total
+}
+
+// PriceOrder is Quote with the database error returned; fewer than one
+// recipient is invalid.
+func (s *Service) PriceOrder(ctx context.Context, accountID int64, product portal.Product, recipients int, days int) (perCert, total int64, err error) {
 	if recipients < 1 {
 		return 0, 0, portal.Errorf(portal.EInvalid, "an order needs at least one recipient")
 	}
@@ -188,6 +205,32 @@ func (s *Service) Methods(ctx context.Context, accountID int64) []portal.Payment
 		return []portal.PaymentMethod{portal.PayContract, portal.PayCard, portal.PayBalance}
 	}
 	return []portal.PaymentMethod{portal.PayCard, portal.PayBalance}
+}
+
+// BalanceCents is the balance available for a new order (deposits -
+// debits - open holds), for the order form.
+func (s *Service) BalanceCents(ctx context.Context, accountID int64) (int64, error) {
+	b, err := s.Balance(ctx, accountID)
+	return b.AvailableCents, err
+}
+
+// CardOnFileLabel names the usable card on file ("Visa •••• 4242"), or ""
+// when there is none or it has expired.
+func (s *Service) CardOnFileLabel(ctx context.Context, accountID int64) (string, error) {
+	c, err := s.CardOnFile(ctx, accountID)
+	if err != nil || c == nil || c.Expired(s.Clock.Now()) {
+		return "", err
+	}
+	return c.Label(), nil
+}
+
+// HasContract reports whether the account has an active contract.
+func (s *Service) HasContract(ctx context.Context, accountID int64) (bool, error) {
+	c, err := s.Store.BillingContract(ctx, nil, accountID)
+	if isNotFound(err) {
+		return false, nil
+	}
+	return err == nil && c.Active, err
 }
 
 // withTx runs fn in tx, or in a new transaction when tx is nil.

@@ -121,11 +121,11 @@ func TestQuoteWithAndWithoutContract(t *testing.T) {
 	ctx := context.Background()
 	biz, _ := portal.ProductByID(portal.ProductBusiness) // 49.00 per year
 	ind, _ := portal.ProductByID(portal.ProductIndividual)
-	per, total, err := e.svc.Quote(ctx, e.acct, biz, 3, 730)
+	per, total, err := e.svc.PriceOrder(ctx, e.acct, biz, 3, 730)
 	if err != nil || per != 2*4900 || total != 3*2*4900 {
 		t.Fatalf("list price: per %d total %d err %v", per, total, err)
 	}
-	if per, _, _ := e.svc.Quote(ctx, e.acct, biz, 1, 366); per != 2*4900 {
+	if per, _ := e.svc.Quote(ctx, e.acct, biz, 1, 366); per != 2*4900 {
 		t.Fatalf("366 days is two started years: %d", per)
 	}
 	if m := e.svc.DefaultMethod(ctx, e.acct); m != portal.PayCard {
@@ -135,20 +135,23 @@ func TestQuoteWithAndWithoutContract(t *testing.T) {
 		Prices: map[portal.ProductID]int64{portal.ProductBusiness: 3000}}); err != nil {
 		t.Fatal(err)
 	}
-	per, total, _ = e.svc.Quote(ctx, e.acct, biz, 3, 365)
+	per, total = e.svc.Quote(ctx, e.acct, biz, 3, 365)
 	if per != 3000 || total != 9000 {
 		t.Fatalf("contract price: per %d total %d", per, total)
 	}
 	// a product the contract does not price stays at list price
-	if per, _, _ := e.svc.Quote(ctx, e.acct, ind, 1, 365); per != ind.PriceCents {
+	if per, _ := e.svc.Quote(ctx, e.acct, ind, 1, 365); per != ind.PriceCents {
 		t.Fatalf("unpriced product: %d", per)
 	}
 	if m := e.svc.DefaultMethod(ctx, e.acct); m != portal.PayContract {
 		t.Fatalf("default with contract: %s", m)
 	}
+	if ok, err := e.svc.HasContract(ctx, e.acct); !ok || err != nil {
+		t.Fatalf("HasContract: %v %v", ok, err)
+	}
 	// another account is not affected by this contract
 	other, _ := e.account("Other BV")
-	if per, _, _ := e.svc.Quote(ctx, other, biz, 1, 365); per != 4900 {
+	if per, _ := e.svc.Quote(ctx, other, biz, 1, 365); per != 4900 {
 		t.Fatalf("other account got the contract price: %d", per)
 	}
 	// an inactive contract neither prices nor is the default
@@ -156,10 +159,10 @@ func TestQuoteWithAndWithoutContract(t *testing.T) {
 		Prices: map[portal.ProductID]int64{portal.ProductBusiness: 3000}}); err != nil {
 		t.Fatal(err)
 	}
-	if per, _, _ := e.svc.Quote(ctx, e.acct, biz, 1, 365); per != 4900 || e.svc.DefaultMethod(ctx, e.acct) != portal.PayCard {
+	if per, _ := e.svc.Quote(ctx, e.acct, biz, 1, 365); per != 4900 || e.svc.DefaultMethod(ctx, e.acct) != portal.PayCard {
 		t.Fatalf("inactive contract still used: %d", per)
 	}
-	if _, _, err := e.svc.Quote(ctx, e.acct, biz, 0, 365); portal.ErrorCode(err) != portal.EInvalid {
+	if _, _, err := e.svc.PriceOrder(ctx, e.acct, biz, 0, 365); portal.ErrorCode(err) != portal.EInvalid {
 		t.Fatalf("zero recipients: %v", err)
 	}
 }
@@ -261,8 +264,14 @@ func TestCardOnFile(t *testing.T) {
 	if err := e.settle(id, 2900); err != nil {
 		t.Fatal(err)
 	}
-	// the card on file expires: it is no longer used
+	if l, err := e.svc.CardOnFileLabel(ctx, e.acct); l != "Mastercard •••• 4444" || err != nil {
+		t.Fatalf("label %q %v", l, err)
+	}
+	// the card on file expires: it is no longer offered nor used
 	e.clock.Set(time.Date(2029, 1, 1, 0, 0, 0, 0, time.UTC))
+	if l, _ := e.svc.CardOnFileLabel(ctx, e.acct); l != "" {
+		t.Fatalf("expired card offered: %q", l)
+	}
 	if _, _, err := e.authorize(portal.PayCard, 2900, nil); fieldKey(err, billing.FieldMethod) != "billing.card_on_file_expired" {
 		t.Fatalf("expired card on file: %v", err)
 	}
@@ -351,6 +360,9 @@ func TestBalanceTooLowThenDepositHoldDebitRelease(t *testing.T) {
 	b, _ := e.svc.Balance(ctx, e.acct)
 	if b != (billing.Balance{BalanceCents: 10000, HeldCents: 9800, AvailableCents: 200}) {
 		t.Fatalf("after hold: %+v", b)
+	}
+	if avail, _ := e.svc.BalanceCents(ctx, e.acct); avail != 200 {
+		t.Fatalf("BalanceCents = %d, want the available 200", avail)
 	}
 	// the hold counts: a second order does not fit
 	if _, _, err := e.authorize(portal.PayBalance, 4900, nil); !strings.Contains(portal.ErrorMessage(err), "(€2.00)") {
