@@ -84,9 +84,9 @@ func cmdServe(args []string) error {
 	}
 	defer app.close()
 
-	srv := handlers.New(handlers.Config{BaseURL: cfg.BaseURL, Dev: cfg.Dev}, handlers.Deps{
-		DB: db, Identity: idsvc, Clock: clock, Log: log, SessionKeys: keys, Mail: app.mailWaker(),
-	})
+	srv := handlers.New(handlers.Config{BaseURL: cfg.BaseURL, Dev: cfg.Dev}, app.deps(handlers.Deps{
+		DB: db, Identity: idsvc, Clock: clock, Log: log, SessionKeys: keys,
+	}))
 	app.extend(srv)
 
 	if cfg.Dev {

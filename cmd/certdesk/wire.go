@@ -5,33 +5,71 @@ import (
 	"log/slog"
 
 	"certdesk/handlers"
+	"certdesk/internal/billing"
+	"certdesk/internal/mail"
+	"certdesk/internal/ordering"
 	"certdesk/internal/portal"
 	"certdesk/store"
 )
 
-// app holds the background services wired around the HTTP server.
+// app holds the services wired around the HTTP server: the composition
+// root. Features plug in here and nowhere else.
 type app struct {
-	cfg    *Config
-	log    *slog.Logger
-	db     *store.DB
-	clock  portal.Clock
-	cancel context.CancelFunc
-	done   []chan struct{}
+	cfg      *Config
+	log      *slog.Logger
+	db       *store.DB
+	clock    portal.Clock
+	mailer   *mail.Worker
+	billing  *billing.Service
+	gateway  *billing.TestGateway
+	ordering *ordering.Service
+	cancel   context.CancelFunc
+	done     []chan struct{}
 }
 
 func wire(ctx context.Context, cfg *Config, log *slog.Logger, db *store.DB, clock portal.Clock) (*app, error) {
-	return &app{cfg: cfg, log: log, db: db, clock: clock}, nil
+	a := &app{cfg: cfg, log: log, db: db, clock: clock}
+	sender, err := mail.NewSender(cfg.SMTPURL, cfg.MailFrom)
+	if err != nil {
+		return nil, err
+	}
+	a.mailer = &mail.Worker{
+		Outbox: mail.NewOutbox(db, func(r store.OutboxMessage) mail.Message { return mail.Message(r) }),
+		Sender: sender, Clock: clock, Logger: log,
+	}
+	// The built-in test gateway is the only card gateway so far: no real
+	// card is ever charged by certdesk.
+	a.gateway = billing.NewTestGateway(clock)
+	a.billing = billing.NewService(db, a.gateway, clock)
+	a.ordering = &ordering.Service{
+		Store: db, Billing: orderBilling{a.billing}, Validator: noValidator{}, ParseCSR: parseCSR,
+		Clock: clock, Log: log,
+	}
+	return a, nil
 }
 
-func (a *app) mailWaker() handlers.Waker { return nil }
+func (a *app) mailWaker() handlers.Waker { return a.mailer }
 
 // extend gives the HTTP server the services wired here.
 func (a *app) extend(s *handlers.Server) {}
 
+func (a *app) deps(d handlers.Deps) handlers.Deps {
+	d.Mail = a.mailer
+	d.Ordering = a.ordering
+	d.Billing = a.billing
+	return d
+}
+
 // start launches background workers.
 func (a *app) start(ctx context.Context) {
 	ctx, a.cancel = context.WithCancel(ctx)
-	_ = ctx
+	a.goRun(func() { a.mailer.Run(ctx) })
+}
+
+func (a *app) goRun(f func()) {
+	d := make(chan struct{})
+	a.done = append(a.done, d)
+	go func() { defer close(d); f() }()
 }
 
 // stop ends background workers and waits for them.
@@ -45,3 +83,14 @@ func (a *app) stop() {
 }
 
 func (a *app) close() {}
+
+// orderBilling adapts billing.Service to ordering.Billing (the card type).
+type orderBilling struct{ *billing.Service }
+
+func (b orderBilling) Authorize(ctx context.Context, tx txT, accountID, orderID int64, m portal.PaymentMethod, amount int64, card *ordering.Card) (string, error) {
+	var ci *billing.CardInput
+	if card != nil && !card.OnFile {
+		ci = &billing.CardInput{Number: card.Number, Expiry: card.Expiry, CVC: card.CVC, Name: card.Name}
+	}
+	return b.Service.Authorize(ctx, tx, accountID, orderID, m, amount, ci)
+}
