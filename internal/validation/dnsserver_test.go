@@ -82,9 +82,29 @@ func (z *testDNS) Add(t *testing.T, records ...string) {
 	}
 }
 
-func (z *testDNS) ServFail(name string) { z.mu.Lock(); z.servfail[dns.CanonicalName(name)] = true; z.mu.Unlock() }
-func (z *testDNS) Drop(name string)     { z.mu.Lock(); z.drop[dns.CanonicalName(name)] = true; z.mu.Unlock() }
-func (z *testDNS) NoChase(name string)  { z.mu.Lock(); z.noChase[dns.CanonicalName(name)] = true; z.mu.Unlock() }
+// Replace drops every record at name, then adds records.
+func (z *testDNS) Replace(t *testing.T, name string, records ...string) {
+	z.mu.Lock()
+	delete(z.rrs, dns.CanonicalName(name))
+	z.mu.Unlock()
+	z.Add(t, records...)
+}
+
+func (z *testDNS) ServFail(name string) {
+	z.mu.Lock()
+	z.servfail[dns.CanonicalName(name)] = true
+	z.mu.Unlock()
+}
+func (z *testDNS) Drop(name string) {
+	z.mu.Lock()
+	z.drop[dns.CanonicalName(name)] = true
+	z.mu.Unlock()
+}
+func (z *testDNS) NoChase(name string) {
+	z.mu.Lock()
+	z.noChase[dns.CanonicalName(name)] = true
+	z.mu.Unlock()
+}
 
 func (z *testDNS) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	udp := w.LocalAddr().Network() == "udp"
