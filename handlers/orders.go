@@ -51,7 +51,7 @@ func euro(cents int64) string { return fmt.Sprintf("€%d.%02d", cents/100, cent
 
 // orderDraft is the order form's state: its fields and its recipients.
 type orderDraft struct {
-	Values     map[string]string   `json:"values"`
+	Values     map[string]string    `json:"values"`
 	Recipients []views.RecipientRow `json:"recipients"`
 }
 
