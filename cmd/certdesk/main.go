@@ -17,6 +17,7 @@ var commands = map[string]func(args []string) error{
 	"serve":   cmdServe,
 	"migrate": cmdMigrate,
 	"user":    cmdUser,
+	"apikey":  cmdAPIKey,
 }
 
 func main() {
