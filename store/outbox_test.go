@@ -157,7 +157,11 @@ func TestClaimDueConcurrentNeverSharesARow(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
+			for round := 0; ; round++ {
+				if round > total { // bounded: a broken lease must fail the test, not hang it
+					errs <- fmt.Errorf("still claiming after %d rounds", round)
+					return
+				}
 				ms, err := db.ClaimDue(ctx, outboxT0, 5*time.Minute, 7)
 				if err != nil {
 					errs <- err

@@ -146,6 +146,7 @@ func (s *SMTPSender) Build(m Message) (*gomail.Msg, error) {
 	msg.SetDateWithValue(s.clock.Now())
 	// RFC 3834: machine-generated, so auto-responders stay quiet.
 	msg.SetGenHeader(gomail.Header("Auto-Submitted"), "auto-generated")
+	msg.SetUserAgent("certdesk")
 	if m.Lang != "" {
 		msg.SetGenHeader(gomail.Header("Content-Language"), m.Lang)
 	}
