@@ -69,6 +69,11 @@ const (
 // and AIA URI must use the http scheme, so BaseURL must be http://.
 type Config struct {
 	BaseURL string
+	// AllowInternalNames is for development only: a base URL on an internal
+	// name (localhost, *.test, an IP) makes zlint warn
+	// w_smime_aia_contains_internal_names on every certificate, which
+	// otherwise refuses issuance. Never set it on a publicly trusted CA.
+	AllowInternalNames bool
 }
 
 // InitOptions are the settings for a new CA hierarchy.

@@ -132,9 +132,16 @@ func (a *Authority) lintTemplate(t *x509.Certificate, pub crypto.PublicKey) (*x5
 	if err != nil {
 		return nil, fmt.Errorf("ca: parsing the lint certificate: %w", err)
 	}
-	findings, err := lintDER(der)
+	all, err := lintDER(der)
 	if err != nil {
 		return nil, err
+	}
+	var findings []LintFinding
+	for _, f := range all {
+		if a.cfg.AllowInternalNames && f.Name == "w_smime_aia_contains_internal_names" {
+			continue
+		}
+		findings = append(findings, f)
 	}
 	findings = append(findings, ownChecks(c)...)
 	if len(findings) > 0 {
