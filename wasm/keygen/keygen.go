@@ -4,26 +4,28 @@
 //
 // It is a plain Go package so it is tested natively. To keep the WebAssembly
 // module small it avoids fmt, encoding/json and the crypto/x509 parsers and
-// builders: the CSR is written with cryptobyte and the certificate is only
-// read as far as its SubjectPublicKeyInfo. go-pkcs12 is the only heavy
-// dependency (it needs crypto/x509 for MarshalPKCS8PrivateKey and the
-// x509.Certificate type, of which only Raw is read when encoding).
+// builders: the CSR is written with encoding/asn1 (which go-pkcs12 links
+// anyway) and the certificate is only read as far as its
+// SubjectPublicKeyInfo. go-pkcs12 is the heavy dependency: it imports
+// crypto/x509 (whose init links the ECDSA, Ed25519 and P-521 code) and calls
+// x509.MarshalPKCS8PrivateKey; of the x509.Certificate it reads only Raw.
+// See docs/keygen-notes.md for the sizes.
 package keygen
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/pem"
 	"errors"
 	"math/big"
 	"unicode/utf8"
 
-	"golang.org/x/crypto/cryptobyte"
-	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
 )
 
@@ -71,10 +73,87 @@ func GenerateRSA2048() (*rsa.PrivateKey, error) {
 }
 
 func checkRSAPublic(pub *rsa.PublicKey) error {
-	if pub == nil || pub.N == nil || pub.N.BitLen() != KeyBits || pub.E != 65537 {
+	if pub == nil || pub.N == nil || pub.N.Sign() <= 0 || pub.N.BitLen() != KeyBits || pub.E != 65537 {
 		return ErrNotRSA2048
 	}
 	return nil
+}
+
+// The ASN.1 structures below are written with encoding/asn1, which go-pkcs12
+// links anyway; cryptobyte would add a second ASN.1 library to the module.
+
+// pkcs8 is PrivateKeyInfo (RFC 5208 5).
+type pkcs8 struct {
+	Version    int
+	Algorithm  pkix.AlgorithmIdentifier
+	PrivateKey []byte
+	Attributes asn1.RawValue `asn1:"optional,tag:0"`
+}
+
+// pkcs1PrivateKey is RSAPrivateKey (RFC 8017 A.1.2), two-prime only.
+type pkcs1PrivateKey struct {
+	Version int
+	N       *big.Int
+	E       int
+	D       *big.Int
+	P       *big.Int
+	Q       *big.Int
+	// Dp, Dq and Qinv are recomputed by Precompute.
+	Dp   *big.Int
+	Dq   *big.Int
+	Qinv *big.Int
+}
+
+// pkcs1PublicKey is RSAPublicKey (RFC 8017 A.1.1).
+type pkcs1PublicKey struct {
+	N *big.Int
+	E int
+}
+
+type subjectPublicKeyInfo struct {
+	Algorithm pkix.AlgorithmIdentifier
+	PublicKey asn1.BitString
+}
+
+// certificationRequestInfo is RFC 2986 4.1.
+type certificationRequestInfo struct {
+	Version    int
+	Subject    pkix.RDNSequence
+	PublicKey  subjectPublicKeyInfo
+	Attributes []asn1.RawValue `asn1:"tag:0"`
+}
+
+type signed struct {
+	Content            asn1.RawValue
+	SignatureAlgorithm pkix.AlgorithmIdentifier
+	Signature          asn1.BitString
+}
+
+// certificate is the outline of RFC 5280 4.1, read only as far as the
+// subject public key.
+type certificate struct {
+	TBS                tbsCertificate
+	SignatureAlgorithm asn1.RawValue
+	Signature          asn1.BitString
+}
+
+type tbsCertificate struct {
+	Version         int `asn1:"optional,explicit,default:0,tag:0"`
+	SerialNumber    asn1.RawValue
+	Signature       asn1.RawValue
+	Issuer          asn1.RawValue
+	Validity        asn1.RawValue
+	Subject         asn1.RawValue
+	PublicKey       subjectPublicKeyInfo
+	IssuerUniqueID  asn1.BitString `asn1:"optional,tag:1"`
+	SubjectUniqueID asn1.BitString `asn1:"optional,tag:2"`
+	Extensions      asn1.RawValue  `asn1:"optional,explicit,tag:3"`
+}
+
+// unmarshalAll is asn1.Unmarshal that also refuses trailing bytes.
+func unmarshalAll(der []byte, out any) bool {
+	rest, err := asn1.Unmarshal(der, out)
+	return err == nil && len(rest) == 0
 }
 
 // ImportPKCS8 reads an unencrypted PKCS#8 RSA private key, as made by
@@ -82,53 +161,46 @@ func checkRSAPublic(pub *rsa.PublicKey) error {
 // then exportKey("pkcs8")). Only RSA-2048 with e=65537 is accepted. The key is
 // validated (p*q = n, d*e = 1 mod lambda) and precomputed for signing.
 //
-// It parses the two layers with cryptobyte instead of x509.ParsePKCS8PrivateKey
-// so the WebAssembly module does not link the EC and Ed25519 key parsers.
+// It does not use x509.ParsePKCS8PrivateKey, so the WebAssembly module does
+// not link the EC, Ed25519 and ML-KEM key parsers.
 func ImportPKCS8(der []byte) (*rsa.PrivateKey, error) {
-	// PrivateKeyInfo ::= SEQUENCE { version INTEGER, privateKeyAlgorithm
-	//   AlgorithmIdentifier, privateKey OCTET STRING, attributes [0] OPTIONAL }
-	in := cryptobyte.String(der)
-	var pki, alg, pk cryptobyte.String
-	var version int
-	var oid asn1.ObjectIdentifier
-	if !in.ReadASN1(&pki, cbasn1.SEQUENCE) || !in.Empty() ||
-		!pki.ReadASN1Integer(&version) || version != 0 ||
-		!pki.ReadASN1(&alg, cbasn1.SEQUENCE) ||
-		!alg.ReadASN1ObjectIdentifier(&oid) || !oid.Equal(oidRSAEncryption) ||
-		!pki.ReadASN1(&pk, cbasn1.OCTET_STRING) {
+	var info pkcs8
+	if !unmarshalAll(der, &info) || info.Version != 0 || !info.Algorithm.Algorithm.Equal(oidRSAEncryption) {
 		return nil, ErrPKCS8
 	}
-	// Parameters must be absent or NULL.
-	if !alg.Empty() && (!alg.SkipASN1(cbasn1.NULL) || !alg.Empty()) {
+	// Parameters must be absent or NULL (RFC 8017 A.1).
+	if p := info.Algorithm.Parameters; len(p.FullBytes) != 0 && !bytes.Equal(p.FullBytes, asn1.NullBytes) {
 		return nil, ErrPKCS8
 	}
-	// RSAPrivateKey ::= SEQUENCE { version, n, e, d, p, q, dP, dQ, qInv }
-	var seq cryptobyte.String
-	var e int
-	n, d, p, q := new(big.Int), new(big.Int), new(big.Int), new(big.Int)
-	skip := new(big.Int)
-	if !pk.ReadASN1(&seq, cbasn1.SEQUENCE) || !pk.Empty() ||
-		!seq.ReadASN1Integer(&version) || version != 0 ||
-		!seq.ReadASN1Integer(n) || !seq.ReadASN1Integer(&e) ||
-		!seq.ReadASN1Integer(d) || !seq.ReadASN1Integer(p) || !seq.ReadASN1Integer(q) ||
-		// dP, dQ, qInv are recomputed by Precompute.
-		!seq.ReadASN1Integer(skip) || !seq.ReadASN1Integer(skip) || !seq.ReadASN1Integer(skip) ||
-		!seq.Empty() {
+	var k pkcs1PrivateKey
+	if !unmarshalAll(info.PrivateKey, &k) || k.Version != 0 {
 		return nil, ErrPKCS8
 	}
-	skip.SetInt64(0)
+	defer clear(info.PrivateKey)
+	for _, x := range []*big.Int{k.D, k.P, k.Q} {
+		if x.Sign() <= 0 {
+			return nil, ErrPKCS8
+		}
+	}
 	key := &rsa.PrivateKey{
-		PublicKey: rsa.PublicKey{N: n, E: e},
-		D:         d,
-		Primes:    []*big.Int{p, q},
+		PublicKey: rsa.PublicKey{N: k.N, E: k.E},
+		D:         k.D,
+		Primes:    []*big.Int{k.P, k.Q},
+	}
+	for _, x := range []*big.Int{k.Dp, k.Dq, k.Qinv} {
+		clear(x.Bits())
 	}
 	if err := checkRSAPublic(&key.PublicKey); err != nil {
 		return nil, err
 	}
+	// Precompute first: it runs the full check (p*q = n, d*e = 1 mod
+	// p-1 and q-1, and the CRT values), and Validate then only confirms
+	// the precomputed key, or re-runs the check to report why it failed.
+	// The other order does the expensive work twice.
+	key.Precompute()
 	if err := key.Validate(); err != nil {
 		return nil, ErrPKCS8
 	}
-	key.Precompute()
 	return key, nil
 }
 
@@ -144,30 +216,10 @@ func rsaPublic(signer crypto.Signer) (*rsa.PublicKey, error) {
 	return pub, checkRSAPublic(pub)
 }
 
-// addAlgorithm adds AlgorithmIdentifier { oid, NULL }.
-func addAlgorithm(b *cryptobyte.Builder, oid asn1.ObjectIdentifier) {
-	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddASN1ObjectIdentifier(oid)
-		b.AddASN1NULL()
-	})
-}
-
-// addSPKI adds the SubjectPublicKeyInfo of an RSA public key (RFC 8017 A.1.1,
-// RFC 4055: rsaEncryption with NULL parameters).
-func addSPKI(b *cryptobyte.Builder, pub *rsa.PublicKey) {
-	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		addAlgorithm(b, oidRSAEncryption)
-		b.AddASN1BitString(rsaPublicKeyDER(pub))
-	})
-}
-
-func rsaPublicKeyDER(pub *rsa.PublicKey) []byte {
-	var b cryptobyte.Builder
-	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddASN1BigInt(pub.N)
-		b.AddASN1Int64(int64(pub.E))
-	})
-	return b.BytesOrPanic()
+// rsaAlgorithm is an AlgorithmIdentifier with NULL parameters, as RFC 4055
+// requires for rsaEncryption and sha256WithRSAEncryption.
+func rsaAlgorithm(oid asn1.ObjectIdentifier) pkix.AlgorithmIdentifier {
+	return pkix.AlgorithmIdentifier{Algorithm: oid, Parameters: asn1.NullRawValue}
 }
 
 // CSR returns a PEM "CERTIFICATE REQUEST" (PKCS#10, RFC 2986) for key, signed
@@ -183,27 +235,25 @@ func CSR(key crypto.Signer, email string) ([]byte, error) {
 	if email == "" || !utf8.ValidString(email) {
 		return nil, ErrEmail
 	}
-	var info cryptobyte.Builder
-	info.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddASN1Int64(0)                                        // version v1
-		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // Name
-			if utf8.RuneCountInString(email) > 64 {
-				return
-			}
-			b.AddASN1(cbasn1.SET, func(b *cryptobyte.Builder) {
-				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-					b.AddASN1ObjectIdentifier(oidCommonName)
-					b.AddASN1(cbasn1.UTF8String, func(b *cryptobyte.Builder) {
-						b.AddBytes([]byte(email))
-					})
-				})
-			})
-		})
-		addSPKI(b, pub)
-		// attributes [0] IMPLICIT SET OF Attribute: empty.
-		b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(*cryptobyte.Builder) {})
-	})
-	infoDER, err := info.Bytes()
+	pubDER, err := asn1.Marshal(pkcs1PublicKey{N: pub.N, E: pub.E})
+	if err != nil {
+		return nil, err
+	}
+	info := certificationRequestInfo{
+		Version: 0,
+		Subject: pkix.RDNSequence{},
+		PublicKey: subjectPublicKeyInfo{
+			Algorithm: rsaAlgorithm(oidRSAEncryption),
+			PublicKey: asn1.BitString{Bytes: pubDER, BitLength: 8 * len(pubDER)},
+		},
+		Attributes: []asn1.RawValue{},
+	}
+	if utf8.RuneCountInString(email) <= 64 {
+		// A string with '@' is not a PrintableString, so encoding/asn1
+		// writes it as a UTF8String.
+		info.Subject = pkix.RDNSequence{{{Type: oidCommonName, Value: email}}}
+	}
+	infoDER, err := asn1.Marshal(info)
 	if err != nil {
 		return nil, err
 	}
@@ -217,72 +267,46 @@ func CSR(key crypto.Signer, email string) ([]byte, error) {
 	if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], sig); err != nil {
 		return nil, err
 	}
-	var csr cryptobyte.Builder
-	csr.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddBytes(infoDER)
-		addAlgorithm(b, oidSHA256WithRSA)
-		b.AddASN1BitString(sig)
+	der, err := asn1.Marshal(signed{
+		Content:            asn1.RawValue{FullBytes: infoDER},
+		SignatureAlgorithm: rsaAlgorithm(oidSHA256WithRSA),
+		Signature:          asn1.BitString{Bytes: sig, BitLength: 8 * len(sig)},
 	})
-	der, err := csr.Bytes()
 	if err != nil {
 		return nil, err
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), nil
 }
 
-// certDER accepts one certificate as DER or PEM and returns its DER after a
-// structural check (an outer SEQUENCE holding tbsCertificate, algorithm and
-// signature and nothing after it).
-func certDER(b []byte) ([]byte, error) {
+// parseCertificate accepts one certificate as DER or PEM and returns its DER
+// and outline.
+func parseCertificate(b []byte) ([]byte, *certificate, error) {
 	if len(b) > 0 && b[0] != 0x30 {
 		block, _ := pem.Decode(b)
 		if block == nil || block.Type != "CERTIFICATE" {
-			return nil, ErrCertificate
+			return nil, nil, ErrCertificate
 		}
 		b = block.Bytes
 	}
-	in := cryptobyte.String(b)
-	var cert, tbs cryptobyte.String
-	if !in.ReadASN1(&cert, cbasn1.SEQUENCE) || !in.Empty() ||
-		!cert.ReadASN1(&tbs, cbasn1.SEQUENCE) ||
-		!cert.SkipASN1(cbasn1.SEQUENCE) || !cert.SkipASN1(cbasn1.BIT_STRING) || !cert.Empty() {
-		return nil, ErrCertificate
+	var c certificate
+	if !unmarshalAll(b, &c) {
+		return nil, nil, ErrCertificate
 	}
-	return b, nil
+	return b, &c, nil
 }
 
-// certRSAPublicKey reads the RSA public key from a DER certificate without the
-// crypto/x509 parser.
-func certRSAPublicKey(der []byte) (*rsa.PublicKey, error) {
-	in := cryptobyte.String(der)
-	var cert, tbs, spki, alg cryptobyte.String
-	var bits asn1.BitString
-	var oid asn1.ObjectIdentifier
-	if !in.ReadASN1(&cert, cbasn1.SEQUENCE) ||
-		!cert.ReadASN1(&tbs, cbasn1.SEQUENCE) ||
-		!tbs.SkipOptionalASN1(cbasn1.Tag(0).Constructed().ContextSpecific()) || // version
-		!tbs.SkipASN1(cbasn1.INTEGER) || // serialNumber
-		!tbs.SkipASN1(cbasn1.SEQUENCE) || // signature
-		!tbs.SkipASN1(cbasn1.SEQUENCE) || // issuer
-		!tbs.SkipASN1(cbasn1.SEQUENCE) || // validity
-		!tbs.SkipASN1(cbasn1.SEQUENCE) || // subject
-		!tbs.ReadASN1(&spki, cbasn1.SEQUENCE) ||
-		!spki.ReadASN1(&alg, cbasn1.SEQUENCE) ||
-		!alg.ReadASN1ObjectIdentifier(&oid) ||
-		!spki.ReadASN1BitString(&bits) || bits.BitLength%8 != 0 {
-		return nil, ErrCertificate
-	}
-	if !oid.Equal(oidRSAEncryption) {
+// rsaPublicKey returns the certificate's RSA public key, or ErrKeyMismatch if
+// it holds another kind of key.
+func (c *certificate) rsaPublicKey() (*rsa.PublicKey, error) {
+	spki := c.TBS.PublicKey
+	if !spki.Algorithm.Algorithm.Equal(oidRSAEncryption) {
 		return nil, ErrKeyMismatch
 	}
-	rsaKey := cryptobyte.String(bits.Bytes)
-	var seq cryptobyte.String
-	n := new(big.Int)
-	var e int
-	if !rsaKey.ReadASN1(&seq, cbasn1.SEQUENCE) || !seq.ReadASN1Integer(n) || !seq.ReadASN1Integer(&e) {
+	var k pkcs1PublicKey
+	if spki.PublicKey.BitLength%8 != 0 || !unmarshalAll(spki.PublicKey.Bytes, &k) {
 		return nil, ErrCertificate
 	}
-	return &rsa.PublicKey{N: n, E: e}, nil
+	return &rsa.PublicKey{N: k.N, E: k.E}, nil
 }
 
 // CheckPassword reports whether password is acceptable for PKCS12.
@@ -320,11 +344,11 @@ func PKCS12(key *rsa.PrivateKey, leaf []byte, chain [][]byte, password, mode str
 	default:
 		return nil, ErrMode
 	}
-	leafDER, err := certDER(leaf)
+	leafDER, cert, err := parseCertificate(leaf)
 	if err != nil {
 		return nil, err
 	}
-	certPub, err := certRSAPublicKey(leafDER)
+	certPub, err := cert.rsaPublicKey()
 	if err != nil {
 		return nil, err
 	}
@@ -335,7 +359,7 @@ func PKCS12(key *rsa.PrivateKey, leaf []byte, chain [][]byte, password, mode str
 	// not run through x509.ParseCertificate (which would link the parser).
 	caCerts := make([]*x509.Certificate, 0, len(chain))
 	for _, c := range chain {
-		der, err := certDER(c)
+		der, _, err := parseCertificate(c)
 		if err != nil {
 			return nil, err
 		}

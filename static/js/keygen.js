@@ -1,0 +1,422 @@
+// certdesk KeyGen page glue. The recipient's key pair, CSR and PKCS#12 are
+// made in this page by the Go WebAssembly module (wasm/main.go); only the CSR
+// is sent. The private key and the .p12 never go to the server, to
+// localStorage or to sessionStorage. No inline script: this file is loaded
+// with <script src> under CSP script-src 'self' 'wasm-unsafe-eval'.
+//
+// Markup (templ): <main id="keygen" data-token data-email data-exchange-url
+// data-wasm-url data-csrf data-msg-*> with #kg-generate, #kg-steps
+// (li[data-step=key|request|package]), #kg-password-form (#kg-password,
+// #kg-password2, #kg-strength with a <meter> and a text element,
+// input[name=kg-mode] modern|compatible, #kg-pack), #kg-error and #kg-done.
+// Optional: data-wasm-exec-url (default /static/wasm_exec.js) and
+// data-keygen-path="go" to force the pure-Go key (default: WebCrypto key +
+// Go CSR, the faster path measured in docs/keygen-notes.md).
+(function () {
+  "use strict";
+
+  var RSA_PARAMS = {
+    name: "RSASSA-PKCS1-v1_5",
+    modulusLength: 2048,
+    publicExponent: new Uint8Array([1, 0, 1]),
+    hash: "SHA-256"
+  };
+
+  var root = document.getElementById("keygen");
+  var data = root ? root.dataset : {};
+  var wasmExecURL = data.wasmExecUrl || "/static/wasm_exec.js";
+
+  function $(id) { return document.getElementById(id); }
+
+  // msg returns the translated string from data-msg-<name> on #keygen,
+  // falling back to data-msg-failed; there is no English in this file.
+  function msg(name) {
+    var key = "msg" + name.replace(/(^|-)([a-z0-9])/g, function (_, __, c) { return c.toUpperCase(); });
+    return data[key] || data.msgFailed || "";
+  }
+
+  function hasWasm() {
+    return typeof WebAssembly === "object" && typeof WebAssembly.instantiate === "function";
+  }
+
+  function hasWebCrypto() {
+    return !!(window.isSecureContext && window.crypto && window.crypto.subtle &&
+      typeof window.crypto.subtle.generateKey === "function");
+  }
+
+  function loadScript(src) {
+    return new Promise(function (resolve, reject) {
+      var s = document.createElement("script");
+      s.src = src;
+      s.async = true;
+      s.onload = function () { resolve(); };
+      s.onerror = function () { reject(new Error("load " + src)); };
+      document.head.appendChild(s);
+    });
+  }
+
+  // loadKeyGen fetches and starts the module once; it resolves to
+  // window.certdeskKeyGen when the module has signalled it is ready.
+  var loading = null;
+  function loadKeyGen() {
+    if (loading) return loading;
+    loading = (async function () {
+      if (!hasWasm()) throw codeError("no-wasm");
+      if (!data.wasmUrl) throw codeError("failed");
+      if (typeof window.Go !== "function") await loadScript(wasmExecURL);
+      var go = new window.Go();
+      var ready = new Promise(function (resolve) {
+        if (window.certdeskKeyGen && window.certdeskKeyGen.ready) { resolve(); return; }
+        window.addEventListener("certdeskKeyGenReady", function () { resolve(); }, { once: true });
+      });
+      var result;
+      if (typeof WebAssembly.instantiateStreaming === "function") {
+        try {
+          result = await WebAssembly.instantiateStreaming(
+            fetch(data.wasmUrl, { credentials: "same-origin" }), go.importObject);
+        } catch (e) {
+          result = null; // e.g. served with the wrong MIME type: try the slow way
+        }
+      }
+      if (!result) {
+        var resp = await fetch(data.wasmUrl, { credentials: "same-origin" });
+        if (!resp.ok) throw codeError("failed");
+        result = await WebAssembly.instantiate(await resp.arrayBuffer(), go.importObject);
+      }
+      go.run(result.instance); // settles only if the Go program exits
+      await ready;
+      return window.certdeskKeyGen;
+    })();
+    loading.catch(function () { loading = null; }); // allow a retry
+    return loading;
+  }
+
+  function codeError(code) {
+    var e = new Error(code);
+    e.code = code;
+    return e;
+  }
+
+  // webCryptoPKCS8 makes an RSA-2048 key with WebCrypto and returns its
+  // PKCS#8 DER. Only the module keeps the key afterwards: it wipes this
+  // array on import and no reference to the CryptoKey pair survives here.
+  async function webCryptoPKCS8() {
+    var pair = await window.crypto.subtle.generateKey(RSA_PARAMS, true, ["sign", "verify"]);
+    var buf = await window.crypto.subtle.exportKey("pkcs8", pair.privateKey);
+    pair = null;
+    return new Uint8Array(buf);
+  }
+
+  // makeCSR runs the key step on the chosen path and returns the CSR PEM.
+  async function makeCSR(api, email, path) {
+    if (path !== "go" && hasWebCrypto()) {
+      var der = null;
+      try {
+        der = await webCryptoPKCS8();
+      } catch (e) {
+        der = null; // WebCrypto refused (policy, old browser): use Go
+      }
+      if (der) {
+        try {
+          return await api.generateFromPKCS8(email, der);
+        } finally {
+          der.fill(0);
+          der = null;
+        }
+      }
+    }
+    return api.generate(email);
+  }
+
+  // nextPaint resolves after the browser has had a chance to paint, so a
+  // step shows as active before Go takes the main thread.
+  function nextPaint() {
+    return new Promise(function (resolve) {
+      var done = false;
+      function go() { if (!done) { done = true; resolve(); } }
+      if (typeof requestAnimationFrame === "function") {
+        requestAnimationFrame(function () { setTimeout(go, 0); });
+      }
+      setTimeout(go, 100);
+    });
+  }
+
+  // Benchmark hook (used only by wasm/internal/benchpage): each function
+  // resolves to milliseconds. They refuse to run while the page's own flow
+  // holds a key, so they can never drop the recipient's key.
+  var flowStarted = false;
+  function benchGuard() {
+    if (flowStarted) throw codeError("busy");
+  }
+  window.certdeskKeyGenBench = {
+    goKeyCSR: async function () {
+      benchGuard();
+      var api = await loadKeyGen();
+      var t0 = performance.now();
+      await api.generate("bench@example.com");
+      var ms = performance.now() - t0;
+      api.drop();
+      return ms;
+    },
+    webCryptoKeyCSR: async function () {
+      benchGuard();
+      if (!hasWebCrypto()) throw codeError("no-webcrypto");
+      var api = await loadKeyGen();
+      var t0 = performance.now();
+      await makeCSR(api, "bench@example.com", "webcrypto");
+      var ms = performance.now() - t0;
+      api.drop();
+      return ms;
+    },
+    // Only the Go part of webCryptoKeyCSR: PKCS#8 import and CSR.
+    goImportCSR: async function () {
+      benchGuard();
+      if (!hasWebCrypto()) throw codeError("no-webcrypto");
+      var api = await loadKeyGen();
+      var der = await webCryptoPKCS8();
+      var t0 = performance.now();
+      await api.generateFromPKCS8("bench@example.com", der);
+      var ms = performance.now() - t0;
+      api.drop();
+      return ms;
+    },
+    webCryptoGenerateOnly: async function () {
+      if (!hasWebCrypto()) throw codeError("no-webcrypto");
+      var t0 = performance.now();
+      var pair = await window.crypto.subtle.generateKey(RSA_PARAMS, true, ["sign", "verify"]);
+      var ms = performance.now() - t0;
+      pair = null;
+      return ms;
+    }
+  };
+
+  if (!root) return;
+
+  var btnGenerate = $("kg-generate");
+  var steps = $("kg-steps");
+  var form = $("kg-password-form");
+  var pw1 = $("kg-password");
+  var pw2 = $("kg-password2");
+  var strength = $("kg-strength");
+  var btnPack = $("kg-pack");
+  var errorBox = $("kg-error");
+  var done = $("kg-done");
+  var minLength = 10; // replaced by the module's value once loaded
+
+  var issued = null; // {certificate, chain} from the exchange
+
+  function showError(text) {
+    if (!errorBox) return;
+    errorBox.textContent = text || msg("failed");
+    errorBox.hidden = false;
+  }
+
+  function clearError() {
+    if (!errorBox) return;
+    errorBox.textContent = "";
+    errorBox.hidden = true;
+  }
+
+  function setStep(name, state) {
+    if (!steps) return;
+    var li = steps.querySelector('[data-step="' + name + '"]');
+    if (!li) return;
+    li.classList.remove("is-active", "is-done", "is-error");
+    li.removeAttribute("aria-current");
+    if (state) li.classList.add("is-" + state);
+    if (state === "active") li.setAttribute("aria-current", "step");
+  }
+
+  function errorText(e) {
+    var code = e && e.code;
+    if (code === "password-too-short" || code === "password-empty") return msg("too-short");
+    if (code === "no-wasm") return msg("no-wasm");
+    if (code && data["msg" + code.replace(/(^|-)([a-z0-9])/g, function (_, __, c) { return c.toUpperCase(); })]) {
+      return msg(code);
+    }
+    return msg("failed");
+  }
+
+  // --- password strength -------------------------------------------------
+
+  // estimateBits is a rough entropy estimate: length times log2 of the
+  // character pool, discounted for repeated characters and simple runs.
+  function estimateBits(pw) {
+    if (!pw) return 0;
+    var pool = 0;
+    if (/[a-z]/.test(pw)) pool += 26;
+    if (/[A-Z]/.test(pw)) pool += 26;
+    if (/[0-9]/.test(pw)) pool += 10;
+    if (/[^a-zA-Z0-9]/.test(pw)) pool += 33;
+    var chars = Array.from(pw);
+    var unique = new Set(chars).size;
+    var runs = 0;
+    for (var i = 1; i < chars.length; i++) {
+      var d = chars[i].codePointAt(0) - chars[i - 1].codePointAt(0);
+      if (d === 0 || d === 1 || d === -1) runs++;
+    }
+    var effective = Math.min(chars.length, unique * 2) - runs / 2;
+    return Math.max(0, effective * Math.log2(Math.max(pool, 2)));
+  }
+
+  function updateStrength() {
+    if (!strength || !pw1) return;
+    var meter = strength.querySelector("meter");
+    var text = strength.querySelector("[data-strength-text]") || strength.querySelector("span, output, p");
+    var pw = pw1.value;
+    var bits = estimateBits(pw);
+    var label = "";
+    if (pw.length === 0) label = "";
+    else if (Array.from(pw).length < minLength) label = msg("too-short");
+    else if (bits < 50) label = msg("weak");
+    else if (bits < 75) label = msg("fair");
+    else label = msg("strong");
+    if (meter) {
+      if (!meter.hasAttribute("max")) { meter.max = 100; meter.low = 50; meter.high = 75; meter.optimum = 100; }
+      meter.value = Math.min(bits, Number(meter.max) || 100);
+    }
+    if (text) text.textContent = label;
+  }
+
+  // --- flow ----------------------------------------------------------------
+
+  async function exchange(csr) {
+    var resp;
+    try {
+      resp = await fetch(data.exchangeUrl, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": data.csrf || "" },
+        body: JSON.stringify({ token: data.token, csr: csr })
+      });
+    } catch (e) {
+      throw codeError("failed");
+    }
+    var body = null;
+    try { body = await resp.json(); } catch (e) { body = null; }
+    if (body && Array.isArray(body.errors) && body.errors.length) {
+      var e2 = codeError("exchange");
+      e2.serverMessage = body.errors.map(function (x) { return x && x.message; }).filter(Boolean).join(" ");
+      throw e2;
+    }
+    if (!resp.ok || !body || typeof body.certificate !== "string") throw codeError("failed");
+    var chain = Array.isArray(body.chain) ? body.chain.filter(function (c) { return typeof c === "string"; }) : [];
+    return { certificate: body.certificate, chain: chain };
+  }
+
+  async function onGenerate() {
+    clearError();
+    if (btnGenerate) { btnGenerate.disabled = true; btnGenerate.setAttribute("aria-busy", "true"); }
+    var step = "key";
+    flowStarted = true;
+    var api = null;
+    try {
+      setStep("key", "active");
+      await nextPaint();
+      api = await loadKeyGen();
+      var csr = await makeCSR(api, data.email || "", data.keygenPath);
+      setStep("key", "done");
+      step = "request";
+      setStep("request", "active");
+      issued = await exchange(csr);
+      csr = null;
+      setStep("request", "done");
+      if (btnGenerate) btnGenerate.hidden = true;
+      if (form) {
+        form.hidden = false;
+        if (pw1) pw1.focus();
+      }
+    } catch (e) {
+      setStep(step, "error");
+      if (api) api.drop();
+      issued = null;
+      flowStarted = false;
+      showError(e && e.serverMessage ? e.serverMessage : errorText(e));
+      if (btnGenerate) btnGenerate.disabled = false;
+    } finally {
+      if (btnGenerate) btnGenerate.removeAttribute("aria-busy");
+    }
+  }
+
+  function selectedMode() {
+    var r = form ? form.querySelector('input[name="kg-mode"]:checked') : null;
+    return r ? r.value : "modern";
+  }
+
+  function safeFileName(email) {
+    return (email || "certificate").replace(/[\\/:*?"<>|\u0000-\u001f]/g, "_") + ".p12";
+  }
+
+  function download(bytes, name) {
+    var blob = new Blob([bytes], { type: "application/x-pkcs12" });
+    var url = URL.createObjectURL(blob);
+    var a = document.createElement("a");
+    a.href = url;
+    a.download = name;
+    a.hidden = true;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    // Revoke once the download has started; the Blob is then released.
+    setTimeout(function () { URL.revokeObjectURL(url); }, 1000);
+  }
+
+  async function onPack(ev) {
+    ev.preventDefault();
+    clearError();
+    if (!issued) { showError(msg("failed")); return; }
+    var pw = pw1 ? pw1.value : "";
+    if (Array.from(pw).length < minLength) { showError(msg("too-short")); if (pw1) pw1.focus(); return; }
+    if (!pw2 || pw !== pw2.value) { showError(msg("mismatch")); if (pw2) pw2.focus(); return; }
+    if (btnPack) { btnPack.disabled = true; btnPack.setAttribute("aria-busy", "true"); }
+    setStep("package", "active");
+    await nextPaint();
+    var p12 = null;
+    try {
+      var api = await loadKeyGen();
+      p12 = await api.pack(issued.certificate, issued.chain, pw, selectedMode());
+      download(p12, safeFileName(data.email));
+      setStep("package", "done");
+      issued = null;
+      if (pw1) pw1.value = "";
+      if (pw2) pw2.value = "";
+      updateStrength();
+      if (form) form.hidden = true;
+      if (done) { done.hidden = false; if (typeof done.focus === "function") { done.tabIndex = -1; done.focus(); } }
+    } catch (e) {
+      // The key stays in the module, so a different password can be tried.
+      setStep("package", "error");
+      showError(errorText(e));
+    } finally {
+      if (p12) p12.fill(0);
+      p12 = null;
+      if (btnPack) { btnPack.disabled = false; btnPack.removeAttribute("aria-busy"); }
+    }
+  }
+
+  function init() {
+    if (!hasWasm()) {
+      showError(msg("no-wasm"));
+      if (btnGenerate) btnGenerate.disabled = true;
+      return;
+    }
+    if (form) form.hidden = true;
+    if (done) done.hidden = true;
+    // Fetch and compile the module while the recipient reads the page.
+    loadKeyGen().then(function (api) {
+      if (api && api.minPasswordLength) minLength = api.minPasswordLength;
+    }, function (e) {
+      showError(errorText(e));
+    });
+    if (btnGenerate) btnGenerate.addEventListener("click", onGenerate);
+    if (form) form.addEventListener("submit", onPack);
+    if (pw1) pw1.addEventListener("input", updateStrength);
+    // Leaving the page drops the key (a new visit starts over).
+    window.addEventListener("pagehide", function () {
+      if (window.certdeskKeyGen && window.certdeskKeyGen.drop) window.certdeskKeyGen.drop();
+    });
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
+  else init();
+})();

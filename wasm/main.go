@@ -1,0 +1,203 @@
+//go:build js && wasm
+
+// Command wasm is the browser KeyGen: a thin syscall/js bridge around
+// certdesk/wasm/keygen. It makes the recipient's RSA key and CSR in the page
+// and later packages the PKCS#12, so the private key never leaves the browser.
+//
+// It sets window.certdeskKeyGen with functions that return Promises:
+//
+//	generate(email)                          -> CSR PEM string (pure Go key)
+//	generateFromPKCS8(email, pkcs8Uint8Array) -> CSR PEM string (WebCrypto key;
+//	                                            the array is wiped after import)
+//	pack(certPEM, chainPEMArray, password, mode) -> Uint8Array (.p12); the key is
+//	                                            zeroed and dropped on success
+//	drop()                                   -> undefined; zeroes and drops the key
+//
+// and certdeskKeyGen.ready = true, then fires "certdeskKeyGenReady" on window.
+// A rejected Promise carries an Error whose `code` is one of the strings in
+// errorCode, for the page to show a translated message. Key material is never
+// logged and never handed to JavaScript.
+//
+// Build: GOOS=js GOARCH=wasm go build -trimpath -ldflags="-s -w" -o static/keygen.wasm ./wasm
+package main
+
+import (
+	"crypto/rsa"
+	"errors"
+	"sync"
+	"syscall/js"
+
+	"certdesk/wasm/keygen"
+)
+
+var (
+	mu  sync.Mutex
+	key *rsa.PrivateKey // the only reference to the private key
+)
+
+func setKey(k *rsa.PrivateKey) {
+	mu.Lock()
+	defer mu.Unlock()
+	if key != nil && key != k {
+		keygen.Zero(key)
+	}
+	key = k
+}
+
+func dropKey() {
+	setKey(nil)
+}
+
+// errorCode maps errors to stable codes the page translates.
+func errorCode(err error) string {
+	switch {
+	case errors.Is(err, keygen.ErrPasswordEmpty):
+		return "password-empty"
+	case errors.Is(err, keygen.ErrPasswordTooShort):
+		return "password-too-short"
+	case errors.Is(err, keygen.ErrMode):
+		return "mode"
+	case errors.Is(err, keygen.ErrKeyMismatch):
+		return "key-mismatch"
+	case errors.Is(err, keygen.ErrCertificate):
+		return "certificate"
+	case errors.Is(err, keygen.ErrNoKey):
+		return "no-key"
+	case errors.Is(err, keygen.ErrPKCS8), errors.Is(err, keygen.ErrNotRSA2048):
+		return "bad-key"
+	case errors.Is(err, keygen.ErrEmail):
+		return "email"
+	case errors.Is(err, errArgs):
+		return "arguments"
+	}
+	return "failed"
+}
+
+var errArgs = errors.New("keygen: wrong arguments")
+
+func jsError(err error) js.Value {
+	e := js.Global().Get("Error").New(err.Error())
+	e.Set("code", errorCode(err))
+	return e
+}
+
+// promise runs fn in a goroutine and settles a new Promise with its result.
+// (Go on wasm is single-threaded: the work still runs on the page's thread,
+// but the call returns at once, so the page can paint its progress first.)
+func promise(fn func() (any, error)) js.Value {
+	executor := js.FuncOf(func(this js.Value, args []js.Value) any {
+		resolve, reject := args[0], args[1]
+		go func() {
+			v, err := fn()
+			if err != nil {
+				reject.Invoke(jsError(err))
+				return
+			}
+			resolve.Invoke(v)
+		}()
+		return nil
+	})
+	p := js.Global().Get("Promise").New(executor)
+	executor.Release() // the executor ran synchronously inside New
+	return p
+}
+
+func isString(v js.Value) bool { return v.Type() == js.TypeString }
+
+func generate(this js.Value, args []js.Value) any {
+	if len(args) < 1 || !isString(args[0]) {
+		return promise(func() (any, error) { return nil, errArgs })
+	}
+	email := args[0].String()
+	return promise(func() (any, error) {
+		k, err := keygen.GenerateRSA2048()
+		if err != nil {
+			return nil, err
+		}
+		csr, err := keygen.CSR(k, email)
+		if err != nil {
+			keygen.Zero(k)
+			return nil, err
+		}
+		setKey(k)
+		return string(csr), nil
+	})
+}
+
+func generateFromPKCS8(this js.Value, args []js.Value) any {
+	if len(args) < 2 || !isString(args[0]) || !args[1].InstanceOf(js.Global().Get("Uint8Array")) {
+		return promise(func() (any, error) { return nil, errArgs })
+	}
+	email := args[0].String()
+	arr := args[1]
+	der := make([]byte, arr.Get("length").Int())
+	js.CopyBytesToGo(der, arr)
+	// Wipe the caller's copy: from here on the key lives only in Go.
+	js.CopyBytesToJS(arr, make([]byte, len(der)))
+	return promise(func() (any, error) {
+		defer clear(der)
+		k, err := keygen.ImportPKCS8(der)
+		if err != nil {
+			return nil, err
+		}
+		csr, err := keygen.CSR(k, email)
+		if err != nil {
+			keygen.Zero(k)
+			return nil, err
+		}
+		setKey(k)
+		return string(csr), nil
+	})
+}
+
+func pack(this js.Value, args []js.Value) any {
+	if len(args) < 4 || !isString(args[0]) || !js.Global().Get("Array").Call("isArray", args[1]).Bool() ||
+		!isString(args[2]) || !isString(args[3]) {
+		return promise(func() (any, error) { return nil, errArgs })
+	}
+	leaf := []byte(args[0].String())
+	n := args[1].Length()
+	chain := make([][]byte, 0, n)
+	for i := 0; i < n; i++ {
+		c := args[1].Index(i)
+		if !isString(c) {
+			return promise(func() (any, error) { return nil, errArgs })
+		}
+		chain = append(chain, []byte(c.String()))
+	}
+	password, mode := args[2].String(), args[3].String()
+	return promise(func() (any, error) {
+		mu.Lock()
+		k := key
+		mu.Unlock()
+		p12, err := keygen.PKCS12(k, leaf, chain, password, mode)
+		if err != nil {
+			// The key stays for a retry (e.g. a longer password); the page
+			// calls drop() when it gives up.
+			return nil, err
+		}
+		out := js.Global().Get("Uint8Array").New(len(p12))
+		js.CopyBytesToJS(out, p12)
+		clear(p12)
+		dropKey()
+		return out, nil
+	})
+}
+
+func drop(this js.Value, args []js.Value) any {
+	dropKey()
+	return js.Undefined()
+}
+
+func main() {
+	api := js.Global().Get("Object").New()
+	api.Set("generate", js.FuncOf(generate))
+	api.Set("generateFromPKCS8", js.FuncOf(generateFromPKCS8))
+	api.Set("pack", js.FuncOf(pack))
+	api.Set("drop", js.FuncOf(drop))
+	api.Set("minPasswordLength", keygen.MinPasswordLength)
+	api.Set("ready", true)
+	js.Global().Set("certdeskKeyGen", api)
+	js.Global().Call("dispatchEvent", js.Global().Get("Event").New("certdeskKeyGenReady"))
+	select {} // keep the functions alive for the life of the page
+}
