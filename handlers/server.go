@@ -15,6 +15,7 @@ import (
 	"certdesk/internal/identity"
 	"certdesk/internal/ordering"
 	"certdesk/internal/portal"
+	"certdesk/internal/validation"
 	"certdesk/store"
 )
 
@@ -40,6 +41,9 @@ type Deps struct {
 	Mail        Waker
 	Ordering    *ordering.Service
 	Billing     BillingInfo
+	// Validation is the organization, domain and mailbox validation
+	// service (internal/validation).
+	Validation *validation.Service
 }
 
 // Server holds the Echo instance and the services.
