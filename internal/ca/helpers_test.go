@@ -94,6 +94,13 @@ func testCA(t testing.TB, kind string) *Authority {
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	// Most parallel subtests wait on openssl processes: run more of them
+	// than GOMAXPROCS unless -parallel was given.
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		flag.Set("test.parallel", "6")
+	}
 	code := m.Run()
 	if testCAsDir != "" {
 		os.RemoveAll(testCAsDir)
