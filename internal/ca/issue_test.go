@@ -333,7 +333,9 @@ func TestLintStopsMistakes(t *testing.T) {
 		{"no AIA", portal.ProductIndividual,
 			func(c *x509.Certificate) { c.OCSPServer, c.IssuingCertificateURL = nil, nil }, "e_certdesk_aia_missing"},
 		{"duplicate address", portal.ProductIndividual,
-			func(c *x509.Certificate) { c.EmailAddresses = append(c.EmailAddresses, strings.ToUpper(c.EmailAddresses[0])) }, "e_certdesk_duplicate_email"},
+			func(c *x509.Certificate) {
+				c.EmailAddresses = append(c.EmailAddresses, strings.ToUpper(c.EmailAddresses[0]))
+			}, "e_certdesk_duplicate_email"},
 		{"no SKI", portal.ProductIndividual,
 			func(c *x509.Certificate) { c.SubjectKeyId = nil }, "e_certdesk_ski_missing"},
 	}
