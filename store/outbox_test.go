@@ -147,6 +147,7 @@ func TestClaimDueConcurrentNeverSharesARow(t *testing.T) {
 	}
 	var mu sync.Mutex
 	seen := map[int64]int{}
+	var bad []string
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
 	for g := 0; g < 4; g++ {
@@ -174,7 +175,7 @@ func TestClaimDueConcurrentNeverSharesARow(t *testing.T) {
 				for _, m := range ms {
 					seen[m.ID]++
 					if m.Status != OutboxSending || m.Attempts != 1 {
-						errs <- fmt.Errorf("claimed row %d: status %s attempts %d", m.ID, m.Status, m.Attempts)
+						bad = append(bad, fmt.Sprintf("row %d: status %s attempts %d", m.ID, m.Status, m.Attempts))
 					}
 				}
 				mu.Unlock()
@@ -185,6 +186,9 @@ func TestClaimDueConcurrentNeverSharesARow(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
+	}
+	if len(bad) > 0 {
+		t.Fatalf("claimed rows in the wrong state: %v", bad[:min(len(bad), 5)])
 	}
 	if len(seen) != total {
 		t.Fatalf("claimed %d distinct rows, want %d", len(seen), total)
