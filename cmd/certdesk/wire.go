@@ -6,6 +6,7 @@ import (
 
 	"certdesk/handlers"
 	"certdesk/internal/billing"
+	"certdesk/internal/ca"
 	"certdesk/internal/mail"
 	"certdesk/internal/ordering"
 	"certdesk/internal/portal"
@@ -42,7 +43,7 @@ func wire(ctx context.Context, cfg *Config, log *slog.Logger, db *store.DB, cloc
 	a.gateway = billing.NewTestGateway(clock)
 	a.billing = billing.NewService(db, a.gateway, clock)
 	a.ordering = &ordering.Service{
-		Store: db, Billing: orderBilling{a.billing}, Validator: noValidator{}, ParseCSR: parseCSR,
+		Store: db, Billing: orderBilling{a.billing}, Validator: noValidator{}, ParseCSR: ca.ParseCSR,
 		Clock: clock, Log: log,
 	}
 	return a, nil

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto"
 	"database/sql"
 
 	"certdesk/internal/portal"
@@ -23,8 +22,4 @@ func (noValidator) StartMailboxForOrder(context.Context, *sql.Tx, int64, string,
 }
 func (noValidator) MailboxValidated(context.Context, portal.Querier, int64, string) (bool, error) {
 	return false, nil
-}
-
-func parseCSR(b []byte) (crypto.PublicKey, error) {
-	return nil, portal.FieldError("csr", "csr.parse", "CSR intake is not wired yet.")
 }
