@@ -168,6 +168,14 @@ func (db *DB) OpenRecipients(ctx context.Context, q Querier, accountID int64) ([
 	return db.recipients(ctx, q, where+` ORDER BY id`)
 }
 
+// OpenRecipientsOfOrder lists one order's recipients that wait for something.
+func (db *DB) OpenRecipientsOfOrder(ctx context.Context, q Querier, orderID int64) ([]portal.Recipient, error) {
+	if q == nil {
+		q = db.DB
+	}
+	return db.recipients(ctx, q, `order_id = ? AND status NOT IN ('issued','cancelled','held') ORDER BY position`, orderID)
+}
+
 // SetRecipientStatus updates a recipient's status (and held reason).
 func (db *DB) SetRecipientStatus(ctx context.Context, q Querier, id int64, st portal.RecipientStatus, reason string) error {
 	if q == nil {
@@ -307,4 +315,3 @@ func (db *DB) DomainsForOrg(ctx context.Context, q Querier, orgID int64) ([]port
 	}
 	return out, rows.Err()
 }
-

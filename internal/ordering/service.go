@@ -19,6 +19,7 @@ type Store interface {
 	Order(ctx context.Context, q portal.Querier, accountID, id int64) (portal.Order, error)
 	OrderByID(ctx context.Context, q portal.Querier, id int64) (portal.Order, error)
 	OpenRecipients(ctx context.Context, q portal.Querier, accountID int64) ([]portal.Recipient, error)
+	OpenRecipientsOfOrder(ctx context.Context, q portal.Querier, orderID int64) ([]portal.Recipient, error)
 	SetRecipientStatus(ctx context.Context, q portal.Querier, id int64, st portal.RecipientStatus, reason string) error
 	CancelOrder(ctx context.Context, tx *sql.Tx, accountID, id int64) error
 	OrgsForAccount(ctx context.Context, q portal.Querier, accountID int64) ([]portal.Organization, error)

@@ -68,7 +68,7 @@ func (s *Service) Submit(ctx context.Context, u portal.User, in Input) (portal.O
 				}
 			}
 		}
-		return s.advanceTx(ctx, tx, o.AccountID)
+		return s.advanceOrderTx(ctx, tx, o.ID)
 	})
 	var pe *portal.Error
 	if errors.As(err, &pe) && pe.Key == "order.duplicate" {
@@ -77,7 +77,7 @@ func (s *Service) Submit(ctx context.Context, u portal.User, in Input) (portal.O
 	if err != nil {
 		return portal.Order{}, err
 	}
-	s.issueReady(ctx, u.AccountID)
+	s.issueReadyOf(ctx, o.ID)
 	return s.Store.Order(ctx, nil, u.AccountID, o.ID)
 }
 
@@ -93,11 +93,25 @@ func (s *Service) Advance(ctx context.Context, accountID int64) error {
 }
 
 func (s *Service) advanceTx(ctx context.Context, tx *sql.Tx, accountID int64) error {
-	now := s.Clock.Now()
 	open, err := s.Store.OpenRecipients(ctx, tx, accountID)
 	if err != nil {
 		return err
 	}
+	return s.advanceRecipients(ctx, tx, open)
+}
+
+// advanceOrderTx advances one order's recipients (right after submit).
+func (s *Service) advanceOrderTx(ctx context.Context, tx *sql.Tx, orderID int64) error {
+	open, err := s.Store.OpenRecipientsOfOrder(ctx, tx, orderID)
+	if err != nil {
+		return err
+	}
+	return s.advanceRecipients(ctx, tx, open)
+}
+
+func (s *Service) advanceRecipients(ctx context.Context, tx *sql.Tx, open []portal.Recipient) error {
+	now := s.Clock.Now()
+	var err error
 	orders := map[int64]portal.Order{}
 	orgs := map[int64]portal.Organization{}
 	domains := map[int64][]portal.Domain{}
@@ -186,6 +200,23 @@ func (s *Service) issueReady(ctx context.Context, accountID int64) {
 		s.Log.Error("list ready recipients", "err", err)
 		return
 	}
+	s.issue(ctx, open)
+}
+
+// issueReadyOf issues one order's ready recipients.
+func (s *Service) issueReadyOf(ctx context.Context, orderID int64) {
+	if s.Issuer == nil {
+		return
+	}
+	open, err := s.Store.OpenRecipientsOfOrder(ctx, nil, orderID)
+	if err != nil {
+		s.Log.Error("list ready recipients", "err", err)
+		return
+	}
+	s.issue(ctx, open)
+}
+
+func (s *Service) issue(ctx context.Context, open []portal.Recipient) {
 	for _, r := range open {
 		if r.Status != portal.RecipientReady {
 			continue
