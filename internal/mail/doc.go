@@ -35,9 +35,12 @@
 //     make it 'failed'; store.DB.RequeueOutbox brings it back.
 //   - One row is never sent by two workers at once: ClaimDue is one immediate
 //     SQLite transaction and a claimed row is invisible until its lease
-//     (Worker.Lease, default 5 min) ends. The Worker bounds each send to
-//     less than half the lease (SendTimeout), so a live worker always finishes
-//     (or gives up) before anyone else may claim its row.
+//     (Worker.Lease, default 5 min) ends. The Worker gives each send a
+//     context deadline below half the lease (SendTimeout) and the SMTP
+//     sender's connection deadlines bound one exchange to about 2 x 30 s, so
+//     a live worker finishes (or gives up) before anyone else may claim its
+//     row. Only a worker stalled longer than the lease (a frozen VM) could
+//     overlap with the next claimer; that is the crash case below.
 //   - Exactly-once is impossible with SMTP at one instant: if the process
 //     dies after the server answered 250 to the final "." and before MarkSent
 //     committed, nothing records that the server accepted the message, and

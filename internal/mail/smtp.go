@@ -35,7 +35,11 @@ type SMTPConfig struct {
 	URL string
 	// From is the sender, e.g. "certdesk <noreply@example.com>".
 	From string
-	// Timeout bounds the dial and each command (DefaultSMTPTimeout if 0).
+	// Timeout (DefaultSMTPTimeout if 0) is go-mail's connection deadline:
+	// one for dial, EHLO, STARTTLS and AUTH together and one more for the
+	// message (MAIL, RCPT, DATA), so one Send takes at most about
+	// 2 x Timeout. Keep that below Worker.Lease/2 (defaults: 30 s, 5 min),
+	// so a slow server cannot hold a row past its lease.
 	Timeout time.Duration
 	// TLSConfig, when set, is used for STARTTLS and smtps:// (e.g. RootCAs
 	// for a private CA). ServerName defaults to the URL's host.
