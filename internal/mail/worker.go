@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	netmail "net/mail"
+	"regexp"
 	"sync"
 	"time"
 
@@ -204,11 +206,12 @@ func (w *Worker) deliver(ctx context.Context, m Message) (ok bool, err error) {
 
 	final := IsPermanent(sendErr) || m.Attempts >= w.maxAttempts()
 	next := now.Add(w.backoff(m.Attempts))
+	logErr := scrubAddress(sendErr.Error(), m.To)
 	if final {
 		next = now
-		log.ErrorContext(ctx, "mail failed for good", "error", sendErr.Error(), "permanent", IsPermanent(sendErr))
+		log.ErrorContext(ctx, "mail failed for good", "error", logErr, "permanent", IsPermanent(sendErr))
 	} else {
-		log.WarnContext(ctx, "mail attempt failed; will retry", "error", sendErr.Error(), "next_attempt_at", next)
+		log.WarnContext(ctx, "mail attempt failed; will retry", "error", logErr, "next_attempt_at", next)
 	}
 	if err := w.record(ctx, m.ID, sendErr.Error(), next, final); err != nil {
 		return false, fmt.Errorf("mail: mark %d failed: %w", m.ID, err)
@@ -243,4 +246,17 @@ func (w *Worker) Run(ctx context.Context) {
 		case <-w.wake:
 		}
 	}
+}
+
+// scrubAddress removes the recipient's address from an error text before it
+// is logged (SMTP errors quote it); the outbox row keeps the full text.
+func scrubAddress(text, to string) string {
+	addr := to
+	if a, err := netmail.ParseAddress(to); err == nil {
+		addr = a.Address
+	}
+	if addr == "" {
+		return text
+	}
+	return regexp.MustCompile(`(?i)`+regexp.QuoteMeta(addr)).ReplaceAllString(text, "[recipient]")
 }

@@ -247,7 +247,7 @@ func TestPermanentRejectionFailsAtOnce(t *testing.T) {
 	e := newEnv(t)
 	srv := startSMTP(t)
 	ctx := context.Background()
-	row := e.enqueue(t, portal.Email{To: "nobody@example.com", Subject: "s", Text: "t"})
+	row := e.enqueue(t, portal.Email{To: "Nobody <NoBody@Example.com>", Subject: "s", Text: "t"})
 	srv.setReject(perm550, nil)
 	w := e.worker(smtpSender(t, srv.url("smtp")))
 	if _, failed, err := w.RunOnce(ctx); failed != 1 || err != nil {
@@ -256,6 +256,10 @@ func TestPermanentRejectionFailsAtOnce(t *testing.T) {
 	m := e.get(t, row.ID)
 	if m.Status != store.OutboxFailed || m.Attempts != 1 || !strings.Contains(m.LastError, "550") {
 		t.Fatalf("after 550: %+v", m)
+	}
+	// The SMTP error quotes the address; the log line must not.
+	if logs := e.logs.String(); !strings.Contains(logs, "550") || strings.Contains(strings.ToLower(logs), "nobody@example.com") {
+		t.Fatalf("log of a rejection:\n%s", logs)
 	}
 	srv.setReject(nil, nil)
 	e.clock.Advance(48 * time.Hour)
