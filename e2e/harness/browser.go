@@ -100,12 +100,16 @@ func launch() error {
 		Verbose:             false,
 		Stdout:              os.Stderr,
 	}
-	if err := playwright.Install(opts); err != nil {
-		return fmt.Errorf("playwright driver (run `make deps`): %w", err)
-	}
+	// Run checks the driver's version itself; Install (which checks it
+	// again, about a second of Node.js start-up) only when that fails.
 	pw, err = playwright.Run(opts)
 	if err != nil {
-		return fmt.Errorf("start playwright: %w", err)
+		if ierr := playwright.Install(opts); ierr != nil {
+			return fmt.Errorf("playwright driver (run `make deps`): %w", ierr)
+		}
+		if pw, err = playwright.Run(opts); err != nil {
+			return fmt.Errorf("start playwright: %w", err)
+		}
 	}
 	browser, err = pw.Chromium.Launch(playwright.BrowserTypeLaunchOptions{
 		ExecutablePath: playwright.String(exe),
