@@ -16,7 +16,7 @@ var (
 // 9.1): no content, no signers, only certificates.
 type contentInfo struct {
 	ContentType asn1.ObjectIdentifier
-	Content     asn1.RawValue `asn1:"explicit,tag:0"`
+	Content     asn1.RawValue // [0] EXPLICIT, built by hand
 }
 
 type encapContentInfo struct {
@@ -59,6 +59,6 @@ func PKCS7Chain(ders ...[]byte) ([]byte, error) {
 	}
 	return asn1.Marshal(contentInfo{
 		ContentType: oidPKCS7SignedData,
-		Content:     asn1.RawValue{FullBytes: inner},
+		Content:     asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: inner},
 	})
 }
