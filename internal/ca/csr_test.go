@@ -330,3 +330,25 @@ func parsePEMCSRKey(b []byte) (any, error) {
 	}
 	return csr.PublicKey, nil
 }
+
+// TestFermatRounds: with p near 2^40, Fermat needs about gap²/(8·2^40)
+// steps, so a 2^25 gap (about 128 steps) is found and a 2^30 gap (about
+// 131,000 steps) is beyond fermatRounds.
+func TestFermatRounds(t *testing.T) {
+	t.Parallel()
+	p := nextPrime(big.NewInt(1 << 40))
+	for _, tc := range []struct {
+		gap  int64
+		want bool
+	}{{1 << 10, true}, {1 << 20, true}, {1 << 25, true}, {1 << 30, false}} {
+		q := nextPrime(new(big.Int).Add(p, big.NewInt(tc.gap)))
+		n := new(big.Int).Mul(p, q)
+		f, ok := fermatFactor(n)
+		if ok != tc.want {
+			t.Fatalf("gap 2^%d: found=%v, want %v", big.NewInt(tc.gap).BitLen()-1, ok, tc.want)
+		}
+		if ok && f.Cmp(p) != 0 && f.Cmp(q) != 0 {
+			t.Fatalf("gap %d: factor %v is neither p nor q", tc.gap, f)
+		}
+	}
+}
