@@ -111,6 +111,14 @@ func text(t *testing.T, page playwright.Page, sel string) string {
 	return strings.TrimSpace(s)
 }
 
+// axeClean fails the test on serious or critical axe findings.
+func axeClean(t *testing.T, page playwright.Page) {
+	t.Helper()
+	if vs := harness.AtLeast(harness.Axe(t, page), "serious"); len(vs) > 0 {
+		t.Fatalf("axe on %s:\n%s", page.URL(), harness.FormatViolations(vs))
+	}
+}
+
 // addAndSubmitOrg drives the organization form as the account
 // administrator and submits the organization; it returns its path.
 func addAndSubmitOrg(t *testing.T, srv *harness.Server, page playwright.Page, name string) string {
@@ -212,6 +220,7 @@ func TestValidationOrgLeftMessage(t *testing.T) {
 	if v, _ := page.Locator("#code").InputValue(); v != "AAAA-BBBB-CCCC-DDDD" {
 		t.Fatalf("typed code not kept: %q", v)
 	}
+	axeClean(t, page)
 	fill(t, page, map[string]string{"#code": strings.ToLower(code)})
 	click(t, page, "#enter-code")
 	if st := text(t, page, "#org-status"); st != "validated" {
@@ -279,6 +288,7 @@ func TestValidationDomainMethods(t *testing.T) {
 	if r := text(t, page, "#check-result"); !strings.Contains(r, "Not found yet") || !strings.Contains(r, value) {
 		t.Fatalf("first check: %q", r)
 	}
+	axeClean(t, page)
 	zone.add(t, fmt.Sprintf(`_dnsauth.txt.example.net. 60 IN TXT "%s"`, value))
 	checkValidated("txt.example.net")
 
