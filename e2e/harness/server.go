@@ -116,11 +116,12 @@ type Server struct {
 	opts   ServerOptions
 	out    *outputLog
 
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	done    chan struct{} // closed when the current process has exited
-	waitErr error
-	mail    *mailClient
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	done     chan struct{} // closed when the current process has exited
+	waitErr  error
+	stopping bool // the harness asked the current process to exit
+	mail     *mailClient
 }
 
 // StartServer starts certdesk serve on a free loopback port with a fresh
@@ -151,7 +152,10 @@ func StartServer(t testing.TB, opts ServerOptions) *Server {
 		out:     newOutputLog(),
 	}
 	t.Cleanup(func() {
-		if err := s.Stop(); err != nil {
+		var crash *CrashError
+		if err := s.Stop(); errors.As(err, &crash) {
+			t.Errorf("harness: %v", err)
+		} else if err != nil {
 			t.Logf("harness: certdesk stop: %v", err)
 		}
 		if t.Failed() {
@@ -183,7 +187,7 @@ func (s *Server) start() error {
 	}
 	done := make(chan struct{})
 	s.mu.Lock()
-	s.cmd, s.done, s.waitErr, s.mail = cmd, done, nil, nil
+	s.cmd, s.done, s.waitErr, s.mail, s.stopping = cmd, done, nil, nil, false
 	s.mu.Unlock()
 	go func() {
 		err := cmd.Wait()
@@ -263,11 +267,18 @@ func (s *Server) Stop() error {
 	return s.signal(syscall.SIGTERM)
 }
 
+// CrashError reports that the server had exited on its own, with an
+// error, before Stop or Kill asked it to. StartServer's cleanup fails the
+// test with it.
+type CrashError struct{ Err error }
+
+func (e *CrashError) Error() string { return "certdesk had exited on its own: " + e.Err.Error() }
+
 // Kill sends SIGKILL to the server's process group and waits for it.
 func (s *Server) Kill() error {
 	err := s.signal(syscall.SIGKILL)
 	var ee *exec.ExitError
-	if errors.As(err, &ee) {
+	if errors.As(err, &ee) && !errors.As(err, new(*CrashError)) {
 		return nil // killed, as asked
 	}
 	return err
@@ -282,9 +293,17 @@ func (s *Server) signal(sig syscall.Signal) error {
 	}
 	select {
 	case <-done:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if !s.stopping && s.waitErr != nil {
+			return &CrashError{Err: s.waitErr}
+		}
 		return nil
 	default:
 	}
+	s.mu.Lock()
+	s.stopping = true
+	s.mu.Unlock()
 	if sig == syscall.SIGKILL {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	} else {
