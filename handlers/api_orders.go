@@ -2,8 +2,8 @@ package handlers
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -62,13 +62,27 @@ func bindJSON(c echo.Context, v any) error {
 	if !strings.HasPrefix(ct, "application/json") {
 		return &portal.Error{Code: portal.EInvalid, Message: "Send the body as application/json."}
 	}
-	dec := json.NewDecoder(io.LimitReader(c.Request().Body, 1<<20))
+	r := c.Request()
+	if r.ContentLength > maxJSONBody {
+		return echo.ErrStatusRequestEntityTooLarge
+	}
+	// A body over the limit is 413, not a truncated body's "unexpected EOF".
+	r.Body = http.MaxBytesReader(c.Response(), r.Body, maxJSONBody)
+	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return echo.ErrStatusRequestEntityTooLarge
+		}
 		return &portal.Error{Code: portal.EInvalid, Message: "The body is not valid JSON for this request: " + jsonErrText(err)}
 	}
 	return nil
 }
+
+// maxJSONBody bounds an API request body: 1 MiB (100 recipients with
+// ordinary CSRs of 1-2 KiB each fit).
+const maxJSONBody = 1 << 20
 
 func jsonErrText(err error) string {
 	s := err.Error()
