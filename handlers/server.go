@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"certdesk/internal/ca"
 	"certdesk/internal/identity"
 	"certdesk/internal/ordering"
 	"certdesk/internal/portal"
@@ -44,6 +45,11 @@ type Deps struct {
 	// Validation is the organization, domain and mailbox validation
 	// service (internal/validation).
 	Validation *validation.Service
+	// CA is the certificate authority (internal/ca) and Certs the issuance
+	// pipeline (certificates pages, revocation, CRL, OCSP). Nil when not
+	// wired: those routes answer 404/503.
+	CA    *ca.Authority
+	Certs *ordering.Pipeline
 }
 
 // Server holds the Echo instance and the services.

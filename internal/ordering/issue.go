@@ -1,0 +1,774 @@
+package ordering
+
+// The issuance pipeline: from a ready recipient to a delivered
+// certificate, crash-safe and idempotent (issue 5, points 4, 5, 7, 8).
+//
+//  1. Load the recipient (skip unless 'ready'), its order, organization and
+//     requestor; parse the CSR under the CA's intake policy.
+//  2. CAA issuemail for the address's domain (SBR 4.2.2.1, RFC 9495). A
+//     refusal holds the recipient with the reason; a DNS failure leaves it
+//     ready for the next sweep (never issue on a failed lookup).
+//  3. Intent, one transaction: a certificates row 'issuing' with a fresh
+//     128-bit serial, BEFORE the CA key signs. The partial unique index
+//     certificates_live allows one live row per recipient and plan period,
+//     so of any number of concurrent attempts exactly one gets here; the
+//     others return nil ("already in progress or issued").
+//  4. Sign: ca.Authority.Issue lints first (SBR 4.3.1.2). A *ca.LintError
+//     means nothing was signed: the row becomes 'failed' with the lint names
+//     (CA staff see them), the recipient 'held' with "issuance held for
+//     review".
+//  5. Completion, ONE transaction: the row 'issued' with DER, subject,
+//     addresses, SHA-256 fingerprint, validity and profile; the recipient
+//     'issued' with its certificate; billing.Settle (card capture, contract
+//     usage or balance debit); the outbox emails; the order completed when
+//     every recipient is issued.
+//
+// Crash recovery (Recover, run at start and by the scheduler): a row still
+// 'issuing' after StaleAfter (one minute) belongs to an attempt that died
+// between steps 3 and 5. The pipeline cannot know whether the CA key signed
+// before the crash: the signed DER lives only in memory until step 5
+// commits, and it never left the process (no email, no download). The row is
+// therefore REVOKED (cessationOfOperation) rather than deleted or
+// "failed": its serial is never reused, it is listed on the CRL and OCSP
+// answers "revoked" for it, so every serial that may have been signed keeps
+// its record and can never be "good". The recipient is still 'ready' and is
+// issued again with a new serial. The same is done when step 5 fails after
+// signing (the DER is then stored with the revoked row).
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"certdesk/internal/ca"
+	"certdesk/internal/mail"
+	"certdesk/internal/portal"
+)
+
+// IssueStore is what the pipeline needs from the database (store.DB).
+type IssueStore interface {
+	Tx(ctx context.Context, fn func(*sql.Tx) error) error
+	Recipient(ctx context.Context, q portal.Querier, id int64) (portal.Recipient, error)
+	OrderByID(ctx context.Context, q portal.Querier, id int64) (portal.Order, error)
+	OrgsForAccount(ctx context.Context, q portal.Querier, accountID int64) ([]portal.Organization, error)
+	UserByID(ctx context.Context, id int64) (portal.User, error)
+	OpenRecipients(ctx context.Context, q portal.Querier, accountID int64) ([]portal.Recipient, error)
+	CompleteOrderIfDone(ctx context.Context, q portal.Querier, orderID int64) error
+	EnqueueEmail(ctx context.Context, tx *sql.Tx, e portal.Email) (int64, error)
+
+	BeginIssuance(ctx context.Context, tx *sql.Tx, c *portal.Certificate, issuerID string) error
+	CompleteIssuance(ctx context.Context, tx *sql.Tx, c portal.Certificate, settledCents int64) error
+	FailIssuance(ctx context.Context, q portal.Querier, id int64, lint []string, failure string) error
+	RevokeUnstored(ctx context.Context, q portal.Querier, id int64, der []byte, failure string) error
+	HoldRecipient(ctx context.Context, q portal.Querier, id int64, reason string) (bool, error)
+	StaleIssuing(ctx context.Context, before time.Time) ([]portal.Certificate, error)
+	SettledForRecipient(ctx context.Context, q portal.Querier, recipientID int64) (int64, error)
+	IssuedCertificate(ctx context.Context, q portal.Querier, id int64) (portal.Certificate, error)
+	RevokeCertificate(ctx context.Context, tx *sql.Tx, accountID, id int64, reason int, at time.Time, by string) error
+	SetRecipientCSR(ctx context.Context, tx *sql.Tx, id int64, csrPEM string) (bool, error)
+	ResetRecipientForKeyGen(ctx context.Context, tx *sql.Tx, id int64) error
+
+	RevokedCertificates(ctx context.Context, q portal.Querier, issuerID string) ([]portal.Certificate, error)
+	LastRevokedAt(ctx context.Context, issuerID string) (time.Time, error)
+	NextCRLNumber(ctx context.Context, tx *sql.Tx, issuerID string) (int64, error)
+	SaveCRL(ctx context.Context, tx *sql.Tx, issuerID string, number int64, der []byte, thisUpdate, nextUpdate time.Time) error
+	CRL(ctx context.Context, issuerID string) (der []byte, number int64, thisUpdate, nextUpdate time.Time, err error)
+}
+
+// Authority is the CA (*ca.Authority).
+type Authority interface {
+	Issue(req ca.IssueRequest) (*ca.Issued, error)
+	IssuerID() string
+	RootID() string
+	ChainDER() [][]byte
+	CRL(revoked []ca.Revoked, number *big.Int, now time.Time) ([]byte, error)
+	RootCRL(revoked []ca.Revoked, number *big.Int, now time.Time) ([]byte, error)
+}
+
+// Settler takes payment for one issued certificate inside the caller's
+// transaction (billing.Service).
+type Settler interface {
+	Settle(ctx context.Context, tx *sql.Tx, accountID, orderID int64, amount int64) error
+}
+
+// CAAChecker is the CAA issuemail check (validation.Checker).
+type CAAChecker interface {
+	CheckCAAIssueMail(ctx context.Context, domain string) (allowed bool, reason string, err error)
+}
+
+// Pipeline issues certificates. It implements Issuer.
+type Pipeline struct {
+	Store   IssueStore
+	CA      Authority
+	Billing Settler
+	// CAA may be nil (tests, or no DNS): then no CAA check runs.
+	CAA   CAAChecker
+	Clock portal.Clock
+	Log   *slog.Logger
+	// Mail is nudged after a commit that queued email (may be nil).
+	Mail interface{ Wake() }
+	// BaseURL of the portal, for links in emails ("" leaves them out).
+	BaseURL string
+	// StaleAfter: an 'issuing' row older than this is an interrupted
+	// attempt (default one minute).
+	StaleAfter time.Duration
+}
+
+var _ Issuer = (*Pipeline)(nil)
+
+// HeldForReview is the reason the requestor sees when the CA refused to
+// sign (the lint names are for CA staff only).
+const HeldForReview = "issuance held for review"
+
+// Mail kinds sent by the pipeline (their keys are in locales/certs.*.toml).
+const (
+	KindCertIssued       = "certificate_issued"
+	KindCertIssuedNotice = "certificate_issued_notice"
+)
+
+// Outcome of one issuance attempt.
+type Outcome int
+
+const (
+	Skipped    Outcome = iota // not ready (already issued, waiting for something, cancelled)
+	InProgress                // another attempt holds the live row
+	Issued                    // this attempt issued the certificate
+	Held                      // refused: the recipient is held with a reason
+)
+
+// SerialHex formats a serial as stored: upper-case hex, no leading zeros.
+func SerialHex(n *big.Int) string { return strings.ToUpper(n.Text(16)) }
+
+func (p *Pipeline) now() time.Time { return p.Clock.Now() }
+
+func (p *Pipeline) log() *slog.Logger {
+	if p.Log == nil {
+		return slog.Default()
+	}
+	return p.Log
+}
+
+// IssueRecipient issues a ready recipient's certificate. It is idempotent
+// and safe to call concurrently: at most one certificate per recipient and
+// plan period. A recipient that is not ready, or whose issuance another
+// attempt is doing, returns nil. A refusal (CAA, lint, a request the CA
+// cannot sign) holds the recipient and returns nil; an error means nothing
+// changed and a later call may succeed (DNS failure, database error).
+func (p *Pipeline) IssueRecipient(ctx context.Context, recipientID int64) error {
+	_, err := p.Issue(ctx, recipientID)
+	return err
+}
+
+// issueData is what one attempt loads before it records the intent.
+type issueData struct {
+	r       portal.Recipient
+	o       portal.Order
+	prod    portal.Product
+	org     *portal.Organization
+	user    portal.User
+	request ca.IssueRequest
+}
+
+// Issue is IssueRecipient with the outcome.
+func (p *Pipeline) Issue(ctx context.Context, recipientID int64) (Outcome, error) {
+	d, out, err := p.load(ctx, recipientID)
+	if err != nil || out != Issued {
+		return out, err
+	}
+	r := d.r
+
+	// CAA issuemail (SBR 4.2.2.1) for the address's domain.
+	if p.CAA != nil {
+		dom := portal.EmailDomain(r.Email)
+		ok, reason, err := p.CAA.CheckCAAIssueMail(ctx, dom)
+		if err != nil {
+			return Skipped, fmt.Errorf("CAA lookup for %s failed, issuance deferred: %w", dom, err)
+		}
+		if !ok {
+			p.log().Warn("issuance prevented by CAA", "recipient_id", r.ID, "domain", dom, "reason", reason)
+			return p.hold(ctx, r.ID, "CAA: "+reason)
+		}
+	}
+
+	// Intent before signing.
+	serial := ca.NewSerial()
+	cert := portal.Certificate{AccountID: r.AccountID, OrderID: r.OrderID, RecipientID: r.ID, PlanPeriod: r.PlanPeriod,
+		Serial: SerialHex(serial), Emails: []string{r.Email}, Profile: ProfileName(d.prod)}
+	errNotReady := errors.New("not ready")
+	err = p.Store.Tx(ctx, func(tx *sql.Tx) error {
+		cur, err := p.Store.Recipient(ctx, tx, r.ID)
+		if err != nil {
+			return err
+		}
+		if cur.Status != portal.RecipientReady || cur.PlanPeriod != r.PlanPeriod {
+			return errNotReady
+		}
+		return p.Store.BeginIssuance(ctx, tx, &cert, p.CA.IssuerID())
+	})
+	switch {
+	case errors.Is(err, errNotReady):
+		return Skipped, nil
+	case isKey(err, "certs.in_progress"):
+		return InProgress, nil
+	case err != nil:
+		return Skipped, err
+	}
+
+	// Sign (lint first, inside Issue).
+	req := d.request
+	req.Serial = serial
+	iss, err := p.CA.Issue(req)
+	if err != nil {
+		return p.signFailed(ctx, cert, err)
+	}
+
+	// Complete in one transaction.
+	cert.DER = iss.DER
+	cert.Subject = iss.Certificate.Subject.String()
+	cert.Emails = iss.Certificate.EmailAddresses
+	cert.NotBefore, cert.NotAfter = iss.NotBefore, iss.NotAfter
+	sum := sha256.Sum256(iss.DER)
+	cert.FingerprintSHA = hex.EncodeToString(sum[:])
+	err = p.Store.Tx(ctx, func(tx *sql.Tx) error {
+		amount, err := p.amountDue(ctx, tx, d)
+		if err != nil {
+			return err
+		}
+		if err := p.Store.CompleteIssuance(ctx, tx, cert, amount); err != nil {
+			return err
+		}
+		if err := p.Billing.Settle(ctx, tx, r.AccountID, r.OrderID, amount); err != nil {
+			return err
+		}
+		for _, e := range p.issuedEmails(d, cert, iss) {
+			if _, err := p.Store.EnqueueEmail(ctx, tx, e); err != nil {
+				return err
+			}
+		}
+		return p.Store.CompleteOrderIfDone(ctx, tx, r.OrderID)
+	})
+	if err != nil {
+		return p.completionFailed(ctx, d, cert, err)
+	}
+	if p.Mail != nil {
+		p.Mail.Wake()
+	}
+	p.log().Info("certificate issued", "certificate_id", cert.ID, "recipient_id", r.ID, "order_id", r.OrderID,
+		"serial", cert.Serial, "plan_period", cert.PlanPeriod)
+	return Issued, nil
+}
+
+// load reads everything an attempt needs. Outcome Issued means "go on".
+func (p *Pipeline) load(ctx context.Context, recipientID int64) (*issueData, Outcome, error) {
+	r, err := p.Store.Recipient(ctx, nil, recipientID)
+	if err != nil {
+		return nil, Skipped, err
+	}
+	if r.Status != portal.RecipientReady {
+		return nil, Skipped, nil
+	}
+	o, err := p.Store.OrderByID(ctx, nil, r.OrderID)
+	if err != nil {
+		return nil, Skipped, err
+	}
+	if o.Status == portal.OrderCancelled {
+		return nil, Skipped, nil
+	}
+	d := &issueData{r: r, o: o}
+	prod, ok := portal.ProductByID(o.Product)
+	if !ok {
+		out, err := p.hold(ctx, r.ID, "unknown product "+string(o.Product))
+		return nil, out, err
+	}
+	d.prod = prod
+	if d.user, err = p.Store.UserByID(ctx, o.UserID); err != nil {
+		return nil, Skipped, err
+	}
+	pub, err := ca.ParseCSR([]byte(r.CSR))
+	if err != nil {
+		if portal.ErrorCode(err) == portal.EInternal {
+			return nil, Skipped, err
+		}
+		out, herr := p.hold(ctx, r.ID, portal.ErrorMessage(err))
+		return nil, out, herr
+	}
+	req := ca.IssueRequest{Product: prod, Emails: []string{r.Email}, PublicKey: pub, SignatureHash: o.SignatureHash,
+		PeriodEnd: o.PeriodEnd}
+	if r.CNFromName {
+		req.CommonNameFromName, req.CommonName = true, r.CommonName
+	}
+	if prod.NeedsOrganization {
+		orgs, err := p.Store.OrgsForAccount(ctx, nil, o.AccountID)
+		if err != nil {
+			return nil, Skipped, err
+		}
+		for i := range orgs {
+			if orgs[i].ID == o.OrganizationID {
+				d.org = &orgs[i]
+			}
+		}
+		if d.org == nil {
+			out, err := p.hold(ctx, r.ID, "the order's organization is missing")
+			return nil, out, err
+		}
+		// SBR 4.2.1: the organization's validation must be current when
+		// the certificate is issued; the ordering service moves the
+		// recipient back to "awaiting organization validation".
+		if !d.org.Current(p.now()) {
+			return nil, Skipped, fmt.Errorf("organization %d validation is not current; issuance deferred", d.org.ID)
+		}
+		if prod.OrgInSubject {
+			req.OrgName, req.OrgCountry = d.org.LegalName, strings.ToUpper(strings.TrimSpace(d.org.Country))
+			req.OrgIdentifier = OrgIdentifier(d.org.Country, d.org.Registration)
+		}
+	}
+	d.request = req
+	return d, Issued, nil
+}
+
+var orgIDForm = regexp.MustCompile(`^(?:[A-Z]{3}[A-Z]{2}(?:\+[A-Z0-9]{1,3})?-.+|GOV[A-Z]{2}(?:\+[A-Z0-9]{1,3})?|INTXG)$`)
+
+// OrgIdentifier is the subject:organizationIdentifier of an organization
+// (SBR 7.1.4.2.2 d): a registration already in that form ("NTRNL-12345678")
+// is kept, otherwise the national trade register scheme of the country is
+// assumed: "NTR" + country + "-" + registration.
+func OrgIdentifier(country, registration string) string {
+	reg := strings.TrimSpace(registration)
+	if orgIDForm.MatchString(reg) {
+		return reg
+	}
+	return "NTR" + strings.ToUpper(strings.TrimSpace(country)) + "-" + reg
+}
+
+// ProfileName describes a product's SBR profile, as stored with the
+// certificate: "sponsor-validated strict (2.23.140.1.5.3.3)".
+func ProfileName(p portal.Product) string {
+	oid := make([]string, 0, 7)
+	for _, n := range portal.PolicyOID(p.Type, p.Generation) {
+		oid = append(oid, strconv.Itoa(n))
+	}
+	return fmt.Sprintf("%s-validated %s (%s)", p.Type, p.Generation, strings.Join(oid, "."))
+}
+
+func isKey(err error, key string) bool {
+	var pe *portal.Error
+	return errors.As(err, &pe) && pe.Key == key
+}
+
+func (p *Pipeline) hold(ctx context.Context, recipientID int64, reason string) (Outcome, error) {
+	ok, err := p.Store.HoldRecipient(ctx, nil, recipientID, reason)
+	if err != nil {
+		return Skipped, err
+	}
+	if !ok {
+		return Skipped, nil
+	}
+	return Held, nil
+}
+
+// signFailed handles an error from Authority.Issue. A *ca.LintError or a
+// request error (*portal.Error) means nothing was signed: the row fails and
+// the recipient is held. Anything else may have come after the signature
+// (the signed certificate did not match the linted one, or did not verify):
+// the row is revoked so the serial is never "good", and the recipient is
+// held for CA staff.
+func (p *Pipeline) signFailed(ctx context.Context, cert portal.Certificate, err error) (Outcome, error) {
+	var le *ca.LintError
+	var pe *portal.Error
+	switch {
+	case errors.As(err, &le):
+		p.log().Error("pre-issuance lint refused a certificate; nothing was signed", "recipient_id", cert.RecipientID,
+			"serial", cert.Serial, "lints", strings.Join(le.Names(), ","))
+		if ferr := p.Store.FailIssuance(ctx, nil, cert.ID, le.Names(), "pre-issuance lint"); ferr != nil {
+			return Skipped, ferr
+		}
+		return p.hold(ctx, cert.RecipientID, HeldForReview)
+	case errors.As(err, &pe) && pe.Code != portal.EInternal:
+		p.log().Warn("the CA refused the request; nothing was signed", "recipient_id", cert.RecipientID, "err", err.Error())
+		if ferr := p.Store.FailIssuance(ctx, nil, cert.ID, nil, pe.Message); ferr != nil {
+			return Skipped, ferr
+		}
+		return p.hold(ctx, cert.RecipientID, pe.Message)
+	}
+	p.log().Error("signing failed; the serial is revoked", "recipient_id", cert.RecipientID, "serial", cert.Serial, "err", err.Error())
+	if rerr := p.Store.RevokeUnstored(ctx, nil, cert.ID, nil, "signing failed: "+err.Error()); rerr != nil {
+		return Skipped, errors.Join(err, rerr)
+	}
+	p.refreshCRLLogged(ctx)
+	if _, herr := p.hold(ctx, cert.RecipientID, HeldForReview); herr != nil {
+		return Skipped, errors.Join(err, herr)
+	}
+	return Held, err
+}
+
+// completionFailed: the certificate was signed but the completing
+// transaction rolled back. The DER is kept on a revoked row (never
+// delivered). The recipient stays ready for a retry, unless the failure
+// is a refusal (payment) that a retry would repeat: then it is held with
+// the reason.
+func (p *Pipeline) completionFailed(ctx context.Context, d *issueData, cert portal.Certificate, err error) (Outcome, error) {
+	p.log().Error("completing an issuance failed; the signed certificate is revoked", "recipient_id", cert.RecipientID,
+		"serial", cert.Serial, "err", err.Error())
+	if rerr := p.Store.RevokeUnstored(ctx, nil, cert.ID, cert.DER, "not delivered: "+err.Error()); rerr != nil {
+		return Skipped, errors.Join(err, rerr)
+	}
+	p.refreshCRLLogged(ctx)
+	if isKey(err, "certs.not_ready") {
+		return Skipped, nil // cancelled meanwhile
+	}
+	if c := portal.ErrorCode(err); c != portal.EInternal {
+		return p.hold(ctx, cert.RecipientID, portal.ErrorMessage(err))
+	}
+	return Skipped, err
+}
+
+// amountDue is what this certificate settles: the order's amount divided
+// by its recipients for the first plan period, less anything already
+// settled for the recipient (a KeyGen re-issue is not charged twice); 0
+// for later periods of a plan (paid with the order).
+func (p *Pipeline) amountDue(ctx context.Context, tx *sql.Tx, d *issueData) (int64, error) {
+	if d.r.PlanPeriod > 1 || len(d.o.Recipients) == 0 {
+		return 0, nil
+	}
+	per := d.o.AmountCents / int64(len(d.o.Recipients))
+	paid, err := p.Store.SettledForRecipient(ctx, tx, d.r.ID)
+	if err != nil {
+		return 0, err
+	}
+	return max(per-paid, 0), nil
+}
+
+func pemCert(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// issuedEmails are the "client certificate issued" email to the recipient
+// (certificate as PEM and the PKCS#7 chain attached) and a notice to the
+// requestor and the order's additional addresses.
+func (p *Pipeline) issuedEmails(d *issueData, cert portal.Certificate, iss *ca.Issued) []portal.Email {
+	lang := d.user.Lang
+	data := map[string]any{"Email": d.r.Email, "Serial": cert.Serial, "OrderID": d.o.ID,
+		"NotAfter": cert.NotAfter.UTC().Format("2006-01-02"), "Name": d.r.CommonName}
+	var out []portal.Email
+	var links []mail.Link
+	if p.BaseURL != "" {
+		links = []mail.Link{{Label: "certs.mail.issued.trust", URL: p.BaseURL + "/ca"}}
+	}
+	e, err := mail.Compose(lang, "certs.mail.issued.subject",
+		[]string{"certs.mail.issued.body", "certs.mail.issued.attachments", "certs.mail.issued.trust_body"}, data, links)
+	if err != nil {
+		p.log().Error("composing the issued email", "err", err)
+	} else {
+		e.To, e.Kind = d.r.Email, KindCertIssued
+		base := attachmentBase(d.r.Email)
+		e.Attachments = []portal.Attachment{{Filename: base + ".pem", ContentType: "application/x-pem-file", Data: pemCert(cert.DER)}}
+		if p7, err := ca.PKCS7Chain(append([][]byte{cert.DER}, iss.Chain...)...); err == nil {
+			e.Attachments = append(e.Attachments, portal.Attachment{Filename: base + ".p7b", ContentType: "application/pkcs7-mime", Data: p7})
+		}
+		out = append(out, e)
+	}
+	var nlinks []mail.Link
+	if p.BaseURL != "" {
+		nlinks = []mail.Link{{Label: "certs.mail.notice.open", URL: p.BaseURL + "/certificates/" + strconv.FormatInt(cert.ID, 10)}}
+	}
+	seen := map[string]bool{strings.ToLower(d.r.Email): true}
+	for _, to := range append([]string{d.user.Email}, d.o.AdditionalEmails...) {
+		if to == "" || seen[strings.ToLower(to)] {
+			continue
+		}
+		seen[strings.ToLower(to)] = true
+		n, err := mail.Compose(lang, "certs.mail.notice.subject", []string{"certs.mail.notice.body"}, data, nlinks)
+		if err != nil {
+			p.log().Error("composing the issued notice", "err", err)
+			continue
+		}
+		n.To, n.Kind = to, KindCertIssuedNotice
+		out = append(out, n)
+	}
+	return out
+}
+
+// attachmentBase makes a file name from an address: "jane_example.com".
+func attachmentBase(email string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(email) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '.', r == '-':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}
+
+// IssuedCert is a certificate returned to KeyGen.
+type IssuedCert struct {
+	CertificateID  int64
+	Serial         string
+	CertificatePEM string
+	// ChainPEM: the CA certificates above it, issuing CA first.
+	ChainPEM []string
+}
+
+// IssueWithCSR stores a CSR made in the browser (KeyGen) on a recipient
+// that awaits key generation, makes it ready and issues at once. A
+// recipient in any other state is a conflict ("certs.already_issued"); a
+// refused issuance is a conflict "certs.held" (issuance held for review).
+func (p *Pipeline) IssueWithCSR(ctx context.Context, recipientID int64, csrPEM string) (*IssuedCert, error) {
+	if _, err := ca.ParseCSR([]byte(csrPEM)); err != nil {
+		return nil, err
+	}
+	err := p.Store.Tx(ctx, func(tx *sql.Tx) error {
+		ok, err := p.Store.SetRecipientCSR(ctx, tx, recipientID, strings.TrimSpace(csrPEM))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return &portal.Error{Code: portal.EConflict, Key: "certs.already_issued",
+				Message: "A certificate was already issued for this link."}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	_, err = p.Issue(ctx, recipientID)
+	r, rerr := p.Store.Recipient(ctx, nil, recipientID)
+	if rerr != nil {
+		return nil, errors.Join(err, rerr)
+	}
+	switch r.Status {
+	case portal.RecipientIssued:
+		c, err := p.Store.IssuedCertificate(ctx, nil, r.CertificateID)
+		if err != nil {
+			return nil, err
+		}
+		out := &IssuedCert{CertificateID: c.ID, Serial: c.Serial, CertificatePEM: string(pemCert(c.DER))}
+		for _, der := range p.CA.ChainDER() {
+			out.ChainPEM = append(out.ChainPEM, string(pemCert(der)))
+		}
+		return out, nil
+	case portal.RecipientHeld:
+		return nil, &portal.Error{Code: portal.EConflict, Key: "certs.held", Message: "The certificate is held for review by the CA. You will get an email when it is issued."}
+	}
+	if err == nil {
+		err = errors.New("the certificate was not issued yet")
+	}
+	return nil, err
+}
+
+// RevokeUnused revokes a recipient's current certificate as superseded
+// (RFC 5280 reason 4) and sends the recipient back to key generation in the
+// same plan period, so a new certificate may be issued (KeyGen: a new link
+// after the first certificate was issued). why is recorded with the
+// revocation. The revoked certificate makes room in certificates_live; the
+// re-issue is not charged again (amountDue).
+func (p *Pipeline) RevokeUnused(ctx context.Context, recipientID int64, why string) error {
+	r, err := p.Store.Recipient(ctx, nil, recipientID)
+	if err != nil {
+		return err
+	}
+	if r.Status != portal.RecipientIssued || r.CertificateID == 0 {
+		return &portal.Error{Code: portal.EConflict, Key: "certs.not_issued", Message: "This recipient has no issued certificate to replace."}
+	}
+	err = p.Store.Tx(ctx, func(tx *sql.Tx) error {
+		if err := p.Store.RevokeCertificate(ctx, tx, 0, r.CertificateID, 4, p.now(), "system: "+why); err != nil {
+			return err
+		}
+		return p.Store.ResetRecipientForKeyGen(ctx, tx, r.ID)
+	})
+	if err != nil {
+		return err
+	}
+	p.refreshCRLLogged(ctx)
+	return nil
+}
+
+// Revoke revokes an account's issued certificate with an RFC 5280 reason
+// allowed by SBR 4.9.1 / 7.2.2 (ca.RevocationReasons), recording by, and
+// regenerates the CRL. The caller checks who may revoke.
+func (p *Pipeline) Revoke(ctx context.Context, accountID, certID int64, reason int, by string) error {
+	if !ca.ReasonAllowed(reason) {
+		return portal.FieldError("reason", "certs.reason_invalid", "Choose a revocation reason.")
+	}
+	err := p.Store.Tx(ctx, func(tx *sql.Tx) error {
+		return p.Store.RevokeCertificate(ctx, tx, accountID, certID, reason, p.now(), by)
+	})
+	if err != nil {
+		return err
+	}
+	p.refreshCRLLogged(ctx)
+	return nil
+}
+
+func (p *Pipeline) refreshCRLLogged(ctx context.Context) {
+	if err := p.RefreshCRL(ctx); err != nil {
+		// The scheduler retries: CRLDue sees the newer revocation.
+		p.log().Error("CRL not regenerated", "err", err)
+	}
+}
+
+// RefreshCRL makes and stores a new CRL of the issuing CA (every revoked
+// serial, next number) and, when the root key is present, of the root.
+func (p *Pipeline) RefreshCRL(ctx context.Context) error {
+	id := p.CA.IssuerID()
+	err := p.Store.Tx(ctx, func(tx *sql.Tx) error {
+		n, err := p.Store.NextCRLNumber(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		rows, err := p.Store.RevokedCertificates(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		list := make([]ca.Revoked, 0, len(rows))
+		for _, c := range rows {
+			s, ok := new(big.Int).SetString(c.Serial, 16)
+			if !ok {
+				return fmt.Errorf("certificate serial %q is not hex", c.Serial)
+			}
+			list = append(list, ca.Revoked{Serial: s, RevokedAt: c.RevokedAt, Reason: c.RevocationReason})
+		}
+		now := p.now()
+		der, err := p.CA.CRL(list, big.NewInt(n), now)
+		if err != nil {
+			return err
+		}
+		return p.Store.SaveCRL(ctx, tx, id, n, der, now, now.Add(ca.CRLValidity))
+	})
+	if err != nil {
+		return err
+	}
+	rid := p.CA.RootID()
+	if rid == "" {
+		return nil
+	}
+	return p.Store.Tx(ctx, func(tx *sql.Tx) error {
+		n, err := p.Store.NextCRLNumber(ctx, tx, rid)
+		if err != nil {
+			return err
+		}
+		now := p.now()
+		der, err := p.CA.RootCRL(nil, big.NewInt(n), now)
+		if err != nil {
+			return nil // no root key here: the root's CRL is published elsewhere
+		}
+		return p.Store.SaveCRL(ctx, tx, rid, n, der, now, now.Add(ca.RootCRLValidity))
+	})
+}
+
+// CRLRefreshEvery: a CRL is regenerated at least this often (SBR 4.9.7
+// requires at least every 7 days; certdesk does it daily).
+const CRLRefreshEvery = 24 * time.Hour
+
+// CRLDue reports whether the issuing CA's CRL must be regenerated: none
+// yet, older than CRLRefreshEvery, or older than the newest revocation.
+func (p *Pipeline) CRLDue(ctx context.Context) (bool, error) {
+	_, _, this, _, err := p.Store.CRL(ctx, p.CA.IssuerID())
+	if portal.ErrorCode(err) == portal.ENotFound {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if p.now().Sub(this) >= CRLRefreshEvery {
+		return true, nil
+	}
+	last, err := p.Store.LastRevokedAt(ctx, p.CA.IssuerID())
+	if err != nil {
+		return false, err
+	}
+	return !last.IsZero() && !last.Before(this), nil
+}
+
+// CurrentCRL returns the stored CRL of issuerID (the issuing CA or the
+// root), regenerating it first when it is due or missing.
+func (p *Pipeline) CurrentCRL(ctx context.Context, issuerID string) ([]byte, error) {
+	if issuerID != p.CA.IssuerID() && issuerID != p.CA.RootID() {
+		return nil, portal.Errorf(portal.ENotFound, "CRL not found")
+	}
+	der, _, _, next, err := p.Store.CRL(ctx, issuerID)
+	due := portal.ErrorCode(err) == portal.ENotFound || (err == nil && !p.now().Before(next))
+	if err == nil && issuerID == p.CA.IssuerID() && !due {
+		if due, err = p.CRLDue(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if err != nil && !due {
+		return nil, err
+	}
+	if due {
+		if err := p.RefreshCRL(ctx); err != nil {
+			return nil, err
+		}
+		if der, _, _, _, err = p.Store.CRL(ctx, issuerID); err != nil {
+			return nil, err
+		}
+	}
+	return der, nil
+}
+
+// Recover finds issuances interrupted before their completing transaction
+// ('issuing' rows older than StaleAfter) and revokes their serials (see
+// the package comment above: they may have been signed, they were never
+// delivered). The recipients stay ready and are issued again by
+// IssueReady. It returns how many rows it recovered.
+func (p *Pipeline) Recover(ctx context.Context) (int, error) {
+	after := p.StaleAfter
+	if after <= 0 {
+		after = time.Minute
+	}
+	stale, err := p.Store.StaleIssuing(ctx, p.now().Add(-after))
+	if err != nil {
+		return 0, err
+	}
+	for _, c := range stale {
+		if err := p.Store.RevokeUnstored(ctx, nil, c.ID, nil,
+			"interrupted before the certificate was stored; it may have been signed and was never delivered"); err != nil {
+			return 0, err
+		}
+		p.log().Warn("recovered an interrupted issuance: serial revoked, recipient will be issued again",
+			"certificate_id", c.ID, "recipient_id", c.RecipientID, "serial", c.Serial)
+	}
+	if len(stale) > 0 {
+		if err := p.RefreshCRL(ctx); err != nil {
+			return len(stale), err
+		}
+	}
+	return len(stale), nil
+}
+
+// IssueReady tries every ready recipient of a pending order once (the
+// scheduler's sweep). Errors are logged; it returns how many it issued.
+func (p *Pipeline) IssueReady(ctx context.Context) int {
+	open, err := p.Store.OpenRecipients(ctx, nil, 0)
+	if err != nil {
+		p.log().Error("list ready recipients", "err", err)
+		return 0
+	}
+	n := 0
+	for _, r := range open {
+		if r.Status != portal.RecipientReady || ctx.Err() != nil {
+			continue
+		}
+		out, err := p.Issue(ctx, r.ID)
+		if err != nil {
+			p.log().Warn("issuance deferred", "recipient_id", r.ID, "err", err.Error())
+		}
+		if out == Issued {
+			n++
+		}
+	}
+	return n
+}
