@@ -10,22 +10,24 @@ import (
 	"certdesk/internal/mail"
 	"certdesk/internal/ordering"
 	"certdesk/internal/portal"
+	"certdesk/internal/validation"
 	"certdesk/store"
 )
 
 // app holds the services wired around the HTTP server: the composition
 // root. Features plug in here and nowhere else.
 type app struct {
-	cfg      *Config
-	log      *slog.Logger
-	db       *store.DB
-	clock    portal.Clock
-	mailer   *mail.Worker
-	billing  *billing.Service
-	gateway  *billing.TestGateway
-	ordering *ordering.Service
-	cancel   context.CancelFunc
-	done     []chan struct{}
+	cfg        *Config
+	log        *slog.Logger
+	db         *store.DB
+	clock      portal.Clock
+	mailer     *mail.Worker
+	billing    *billing.Service
+	gateway    *billing.TestGateway
+	ordering   *ordering.Service
+	validation *validation.Service
+	cancel     context.CancelFunc
+	done       []chan struct{}
 }
 
 func wire(ctx context.Context, cfg *Config, log *slog.Logger, db *store.DB, clock portal.Clock) (*app, error) {
@@ -46,6 +48,10 @@ func wire(ctx context.Context, cfg *Config, log *slog.Logger, db *store.DB, cloc
 		Store: db, Billing: orderBilling{a.billing}, Validator: noValidator{}, ParseCSR: ca.ParseCSR,
 		Clock: clock, Log: log,
 	}
+	if a.validation, err = wireValidation(a); err != nil {
+		return nil, err
+	}
+	a.ordering.Validator = a.validation
 	return a, nil
 }
 
@@ -58,6 +64,7 @@ func (a *app) deps(d handlers.Deps) handlers.Deps {
 	d.Mail = a.mailer
 	d.Ordering = a.ordering
 	d.Billing = a.billing
+	d.Validation = a.validation
 	return d
 }
 
