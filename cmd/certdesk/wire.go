@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"log/slog"
 
 	"certdesk/handlers"
@@ -45,7 +46,7 @@ func wire(ctx context.Context, cfg *Config, log *slog.Logger, db *store.DB, cloc
 	a.gateway = billing.NewTestGateway(clock)
 	a.billing = billing.NewService(db, a.gateway, clock)
 	a.ordering = &ordering.Service{
-		Store: db, Billing: orderBilling{a.billing}, Validator: noValidator{}, ParseCSR: ca.ParseCSR,
+		Store: db, Billing: orderBilling{a.billing}, ParseCSR: ca.ParseCSR,
 		Clock: clock, Log: log,
 	}
 	if a.validation, err = wireValidation(a); err != nil {
@@ -95,7 +96,7 @@ func (a *app) close() {}
 // orderBilling adapts billing.Service to ordering.Billing (the card type).
 type orderBilling struct{ *billing.Service }
 
-func (b orderBilling) Authorize(ctx context.Context, tx txT, accountID, orderID int64, m portal.PaymentMethod, amount int64, card *ordering.Card) (string, error) {
+func (b orderBilling) Authorize(ctx context.Context, tx *sql.Tx, accountID, orderID int64, m portal.PaymentMethod, amount int64, card *ordering.Card) (string, error) {
 	var ci *billing.CardInput
 	if card != nil && !card.OnFile {
 		ci = &billing.CardInput{Number: card.Number, Expiry: card.Expiry, CVC: card.CVC, Name: card.Name}
