@@ -199,6 +199,7 @@ func (s *Server) orderSubmit(c echo.Context) error {
 		} else {
 			d.Recipients = append(d.Recipients, views.RecipientRow{Index: len(d.Recipients)})
 		}
+		s.dropPrivateKeys(c, &f, d.Recipients)
 		return s.renderOrderForm(c, http.StatusOK, f, d.Recipients)
 	case strings.HasPrefix(action, "remove:"):
 		i, _ := strconv.Atoi(strings.TrimPrefix(action, "remove:"))
@@ -208,9 +209,11 @@ func (s *Server) orderSubmit(c echo.Context) error {
 				d.Recipients[j].Index = j
 			}
 		}
+		s.dropPrivateKeys(c, &f, d.Recipients)
 		return s.renderOrderForm(c, http.StatusOK, f, d.Recipients)
 	case action == "deposit":
 		tok := portal.NewToken()
+		s.dropPrivateKeys(c, &f, d.Recipients)
 		d.Values["card_number"], d.Values["card_cvc"] = "", ""
 		body, _ := json.Marshal(d)
 		if err := s.DB.SaveDraft(c.Request().Context(), u.ID, tok, string(body)); err != nil {
@@ -224,11 +227,42 @@ func (s *Server) orderSubmit(c echo.Context) error {
 			return err
 		}
 		formErrors(c, &f, err)
+		for _, fe := range portal.AsFieldErrors(err) {
+			for i := range d.Recipients {
+				if fe.Key == keyCSRPrivateKey && fe.Field == d.Recipients[i].F("csr") {
+					d.Recipients[i].CSR = "" // never sent back to the browser
+				}
+			}
+		}
 		return s.renderOrderForm(c, StatusFor(err), f, d.Recipients)
 	}
 	_ = s.DB.Audit(c.Request().Context(), nil, auditFor(c, u, "order.submitted", "order", o.ID, u.AccountID, string(o.Product)))
 	flash(c, "orderpage.created")
 	return c.Redirect(http.StatusSeeOther, "/orders/"+strconv.FormatInt(o.ID, 10))
+}
+
+// keyCSRPrivateKey is the CA's error key for a private key pasted as a
+// CSR (internal/ca.KeyCSRPrivateKey).
+const keyCSRPrivateKey = "csr.private_key"
+
+// dropPrivateKeys blanks every pasted CSR that is a private key and puts
+// the CA's message beside its field, for the form actions that do not
+// submit (add, remove, deposit): a private key is never sent back to the
+// browser nor kept in a draft.
+func (s *Server) dropPrivateKeys(c echo.Context, f *views.Form, rows []views.RecipientRow) {
+	if s.Ordering == nil || s.Ordering.ParseCSR == nil {
+		return
+	}
+	for i := range rows {
+		if strings.TrimSpace(rows[i].CSR) == "" {
+			continue
+		}
+		_, err := s.Ordering.ParseCSR([]byte(strings.TrimSpace(rows[i].CSR)))
+		if pe := domainErr(err); pe != nil && pe.Key == keyCSRPrivateKey {
+			rows[i].CSR = ""
+			f.Errors[rows[i].F("csr")] = localizer(c).T(pe.Key)
+		}
+	}
 }
 
 func (s *Server) ordersList(c echo.Context) error {
