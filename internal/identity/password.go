@@ -14,12 +14,18 @@ import (
 
 // argon2id parameters (RFC 9106 second recommended option, lower memory):
 // t=3, m=64 MiB, p=2 (2 cores here).
-const (
-	argonTime    = 3
-	argonMemory  = 64 * 1024
-	argonThreads = 2
-	argonKeyLen  = 32
+var (
+	argonTime    uint32 = 3
+	argonMemory  uint32 = 64 * 1024
+	argonThreads uint8  = 2
 )
+
+const argonKeyLen = 32
+
+// UseFastHashingForTests lowers the argon2id cost for new hashes so test
+// suites that sign in often stay fast. Verification always uses the
+// parameters stored in the hash. Never call it outside tests.
+func UseFastHashingForTests() { argonTime, argonMemory, argonThreads = 1, 1024, 1 }
 
 // MinPasswordLength is the shortest password accepted.
 const MinPasswordLength = 12
