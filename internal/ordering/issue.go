@@ -38,6 +38,7 @@ package ordering
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/x509/pkix"
 	"database/sql"
 	"encoding/hex"
 	"encoding/pem"
@@ -234,7 +235,7 @@ func (p *Pipeline) Issue(ctx context.Context, recipientID int64) (Outcome, error
 
 	// Complete in one transaction.
 	cert.DER = iss.DER
-	cert.Subject = iss.Certificate.Subject.String()
+	cert.Subject = SubjectString(iss.Certificate.Subject)
 	cert.Emails = iss.Certificate.EmailAddresses
 	cert.NotBefore, cert.NotAfter = iss.NotBefore, iss.NotAfter
 	sum := sha256.Sum256(iss.DER)
@@ -337,6 +338,27 @@ func (p *Pipeline) load(ctx context.Context, recipientID int64) (*issueData, Out
 }
 
 var orgIDForm = regexp.MustCompile(`^(?:[A-Z]{3}[A-Z]{2}(?:\+[A-Z0-9]{1,3})?-.+|GOV[A-Z]{2}(?:\+[A-Z0-9]{1,3})?|INTXG)$`)
+
+var attrNames = map[string]string{
+	"2.5.4.3": "CN", "2.5.4.10": "O", "2.5.4.11": "OU", "2.5.4.6": "C", "2.5.4.97": "organizationIdentifier",
+	"2.5.4.42": "givenName", "2.5.4.4": "surname", "2.5.4.65": "pseudonym", "2.5.4.5": "serialNumber",
+	"2.5.4.7": "L", "2.5.4.8": "ST", "1.2.840.113549.1.9.1": "emailAddress",
+}
+
+// SubjectString shows a subject for people: attributes in certificate
+// order with readable names ("CN=jane@example.com, O=Example Corp B.V.,
+// organizationIdentifier=NTRNL-12345678, C=NL").
+func SubjectString(n pkix.Name) string {
+	parts := make([]string, 0, len(n.Names))
+	for _, a := range n.Names {
+		k, ok := attrNames[a.Type.String()]
+		if !ok {
+			k = a.Type.String()
+		}
+		parts = append(parts, fmt.Sprintf("%s=%v", k, a.Value))
+	}
+	return strings.Join(parts, ", ")
+}
 
 // OrgIdentifier is the subject:organizationIdentifier of an organization
 // (SBR 7.1.4.2.2 d): a registration already in that form ("NTRNL-12345678")
@@ -689,7 +711,7 @@ func (p *Pipeline) CRLDue(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return !last.IsZero() && !last.Before(this), nil
+	return last.After(this), nil
 }
 
 // CurrentCRL returns the stored CRL of issuerID (the issuing CA or the
