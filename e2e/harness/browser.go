@@ -148,7 +148,8 @@ func WithContextOptions(f func(*playwright.BrowserNewContextOptions)) PageOption
 // navigations time out after DefaultTimeout. When the test ends the
 // context is closed; if the test failed, each of the context's pages is
 // first saved as a full-page screenshot in e2e/artifacts/<TestName>.png
-// (…-2.png for a second page) and the path is logged.
+// (<TestName>-2.png for its second page, <TestName>-ctx2.png for a second
+// context of the same test) and the path is logged.
 func NewPage(t testing.TB, srv *Server, opts ...PageOption) (playwright.Page, playwright.BrowserContext) {
 	t.Helper()
 	b := Browser(t)
@@ -168,10 +169,11 @@ func NewPage(t testing.TB, srv *Server, opts ...PageOption) (playwright.Page, pl
 	}
 	ctx.SetDefaultTimeout(float64(DefaultTimeout.Milliseconds()))
 	ctx.SetDefaultNavigationTimeout(float64(DefaultTimeout.Milliseconds()))
+	name := shotName(t.Name())
 	t.Cleanup(func() {
 		if t.Failed() {
 			for i, p := range ctx.Pages() {
-				saveScreenshot(t, p, i)
+				saveScreenshot(t, p, name, i)
 			}
 		}
 		_ = ctx.Close()
@@ -187,8 +189,24 @@ func NewPage(t testing.TB, srv *Server, opts ...PageOption) (playwright.Page, pl
 // subtest's "/" becomes "_").
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
-func saveScreenshot(t testing.TB, p playwright.Page, i int) {
-	name := t.Name()
+var (
+	shotMu    sync.Mutex
+	shotCount = map[string]int{}
+)
+
+// shotName gives each context of a test its own screenshot name: the
+// first is <TestName>, a second context of the same test <TestName>-ctx2.
+func shotName(test string) string {
+	shotMu.Lock()
+	defer shotMu.Unlock()
+	shotCount[test]++
+	if n := shotCount[test]; n > 1 {
+		return fmt.Sprintf("%s-ctx%d", test, n)
+	}
+	return test
+}
+
+func saveScreenshot(t testing.TB, p playwright.Page, name string, i int) {
 	if i > 0 {
 		name = fmt.Sprintf("%s-%d", name, i+1)
 	}
