@@ -18,6 +18,7 @@ var commands = map[string]func(args []string) error{
 	"migrate": cmdMigrate,
 	"user":    cmdUser,
 	"apikey":  cmdAPIKey,
+	"ca":      cmdCA,
 }
 
 func main() {

@@ -751,7 +751,14 @@ func (p *Pipeline) Recover(ctx context.Context) (int, error) {
 	if after <= 0 {
 		after = time.Minute
 	}
-	stale, err := p.Store.StaleIssuing(ctx, p.now().Add(-after))
+	return p.RecoverBefore(ctx, p.now().Add(-after))
+}
+
+// RecoverBefore is Recover for rows created before t. At start no attempt
+// of this process is running, so every 'issuing' row is interrupted:
+// call it with the current time.
+func (p *Pipeline) RecoverBefore(ctx context.Context, t time.Time) (int, error) {
+	stale, err := p.Store.StaleIssuing(ctx, t)
 	if err != nil {
 		return 0, err
 	}
