@@ -50,6 +50,9 @@ type Deps struct {
 	// wired: those routes answer 404/503.
 	CA    *ca.Authority
 	Certs *ordering.Pipeline
+	// KeyGen sends KeyGen links and runs the browser CSR exchange
+	// (handlers/keygen.go). Nil when not wired: its routes answer 404.
+	KeyGen *ordering.LinkService
 }
 
 // Server holds the Echo instance and the services.
