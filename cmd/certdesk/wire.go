@@ -27,6 +27,7 @@ type app struct {
 	gateway    *billing.TestGateway
 	ordering   *ordering.Service
 	validation *validation.Service
+	ca         *caService
 	cancel     context.CancelFunc
 	done       []chan struct{}
 }
@@ -53,6 +54,11 @@ func wire(ctx context.Context, cfg *Config, log *slog.Logger, db *store.DB, cloc
 		return nil, err
 	}
 	a.ordering.Validator = a.validation
+	// CAA issuemail (RFC 9495) is checked before every issuance.
+	if a.ca, err = wireCA(a, a.validation.Checker); err != nil {
+		return nil, err
+	}
+	a.ordering.Issuer = a.ca.Pipeline
 	return a, nil
 }
 
@@ -66,6 +72,7 @@ func (a *app) deps(d handlers.Deps) handlers.Deps {
 	d.Ordering = a.ordering
 	d.Billing = a.billing
 	d.Validation = a.validation
+	d.CA, d.Certs = a.ca.Authority, a.ca.Pipeline
 	return d
 }
 
@@ -73,6 +80,7 @@ func (a *app) deps(d handlers.Deps) handlers.Deps {
 func (a *app) start(ctx context.Context) {
 	ctx, a.cancel = context.WithCancel(ctx)
 	a.goRun(func() { a.mailer.Run(ctx) })
+	a.goRun(func() { a.ca.run(ctx) })
 }
 
 func (a *app) goRun(f func()) {
