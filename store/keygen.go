@@ -72,7 +72,7 @@ func (db *DB) SpendKeyGenLink(ctx context.Context, q Querier, id, certificateID 
 		q = db.DB
 	}
 	res, err := q.ExecContext(ctx, `UPDATE keygen_links SET spent_at = ?, certificate_id = ? WHERE id = ? AND spent_at IS NULL`,
-		fmtTime(at), certificateID, id)
+		fmtTime(at), nullInt(certificateID), id)
 	if err != nil {
 		return false, err
 	}
