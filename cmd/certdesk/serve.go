@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -115,6 +116,10 @@ func cmdServe(args []string) error {
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
 		WriteTimeout: 120 * time.Second, IdleTimeout: 120 * time.Second}
 	app.start(ctx)
+	// Start-up work (argon2id hashing of the dev passwords uses 64 MiB each,
+	// CA checks, catalogue loading) leaves garbage behind: hand it back to
+	// the OS so the idle footprint is what serving needs.
+	debug.FreeOSMemory()
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	log.Info("certdesk listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL, "dev", cfg.Dev)
