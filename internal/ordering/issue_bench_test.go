@@ -129,4 +129,3 @@ func loadIssuingKey(b *testing.B, dir string) crypto.Signer {
 	}
 	return k.(crypto.Signer)
 }
-
