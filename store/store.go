@@ -27,7 +27,12 @@ var migrationFS embed.FS
 type DB struct {
 	*sql.DB
 	Clock portal.Clock
+	// writer lets this process's transactions take turns (see Tx).
+	writer chan struct{}
 }
+
+// writerWait bounds the wait for a write turn, like busy_timeout.
+const writerWait = 10 * time.Second
 
 // DSN builds the connection string. The pragmas go into the DSN so that
 // every pooled connection has them (shared/FACTS.md): WAL, foreign keys, a
@@ -49,7 +54,7 @@ func Open(ctx context.Context, path string, clock portal.Clock) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{DB: sqldb, Clock: clock}
+	db := &DB{DB: sqldb, Clock: clock, writer: make(chan struct{}, 1)}
 	if err := db.Migrate(ctx); err != nil {
 		sqldb.Close()
 		return nil, err
@@ -117,7 +122,26 @@ func (db *DB) AppliedMigrations(ctx context.Context) ([]string, error) {
 }
 
 // Tx runs fn in one (immediate) transaction, committing when fn returns nil.
+//
+// The process's transactions take turns before BEGIN IMMEDIATE: SQLite's
+// busy handler retries with sleeps of up to 100 ms and is not fair, so 32
+// concurrent writers queued on the file lock starved one another (p99 of
+// 10 s and SQLITE_BUSY past busy_timeout in scripts/benchorders). Waiting
+// here hands the turn to the next writer as soon as one commits. Writers
+// in other processes (CLI commands) still meet busy_timeout.
 func (db *DB) Tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	if db.writer != nil {
+		wait := time.NewTimer(writerWait)
+		defer wait.Stop()
+		select {
+		case db.writer <- struct{}{}:
+			defer func() { <-db.writer }()
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-wait.C:
+			return fmt.Errorf("store: database busy (SQLITE_BUSY): no write turn within %v", writerWait)
+		}
+	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
