@@ -68,7 +68,7 @@ func (s *Service) Submit(ctx context.Context, u portal.User, in Input) (portal.O
 				}
 			}
 		}
-		return s.advanceOrderTx(ctx, tx, o.ID)
+		return s.advanceOrderTx(ctx, tx, o)
 	})
 	var pe *portal.Error
 	if errors.As(err, &pe) && pe.Key == "order.duplicate" {
@@ -97,22 +97,21 @@ func (s *Service) advanceTx(ctx context.Context, tx *sql.Tx, accountID int64) er
 	if err != nil {
 		return err
 	}
-	return s.advanceRecipients(ctx, tx, open)
+	return s.advanceRecipients(ctx, tx, open, map[int64]portal.Order{})
 }
 
-// advanceOrderTx advances one order's recipients (right after submit).
-func (s *Service) advanceOrderTx(ctx context.Context, tx *sql.Tx, orderID int64) error {
-	open, err := s.Store.OpenRecipientsOfOrder(ctx, tx, orderID)
-	if err != nil {
-		return err
-	}
-	return s.advanceRecipients(ctx, tx, open)
+// advanceOrderTx advances the recipients of an order just inserted in tx
+// (right after submit). The order in hand is what the database holds, so
+// it is not read back: submit's write transaction stays short.
+func (s *Service) advanceOrderTx(ctx context.Context, tx *sql.Tx, o portal.Order) error {
+	return s.advanceRecipients(ctx, tx, o.Recipients, map[int64]portal.Order{o.ID: o})
 }
 
-func (s *Service) advanceRecipients(ctx context.Context, tx *sql.Tx, open []portal.Recipient) error {
+// advanceRecipients moves each open recipient to its next status; orders
+// caches the recipients' orders (missing ones are loaded).
+func (s *Service) advanceRecipients(ctx context.Context, tx *sql.Tx, open []portal.Recipient, orders map[int64]portal.Order) error {
 	now := s.Clock.Now()
 	var err error
-	orders := map[int64]portal.Order{}
 	orgs := map[int64]portal.Organization{}
 	domains := map[int64][]portal.Domain{}
 	for _, r := range open {
