@@ -14,10 +14,19 @@ mapfile -t pkgs < <(go list -e -f '{{if or .TestGoFiles .XTestGoFiles}}{{.Import
 	while read -r path dir; do
 		if grep -lqE '^func Benchmark[A-Z_]' "$dir"/*_test.go 2>/dev/null; then echo "$path"; fi
 	done)
+mkdir -p .cache/bench
 if ((${#pkgs[@]} == 0)); then
 	echo "bench: no package has a benchmark yet"
-	exit 0
+else
+	echo "bench: ${#pkgs[@]} packages, -benchtime $benchtime"
+	go test -run '^$' -bench . -benchmem -benchtime "$benchtime" -count=1 "${pkgs[@]}" | tee .cache/bench/latest.txt
 fi
-mkdir -p .cache/bench
-echo "bench: ${#pkgs[@]} packages, -benchtime $benchtime"
-go test -run '^$' -bench . -benchmem -benchtime "$benchtime" -count=1 "${pkgs[@]}" | tee .cache/bench/latest.txt
+
+# Orders API load test (docs/BENCHMARKS.md, "Orders API"): 10-recipient
+# orders from 32 clients through the real handler stack on a temporary
+# SQLite file; fails on any error or SQLITE_BUSY. BENCH_ORDERS=0 skips it.
+orders=${BENCH_ORDERS:-3000}
+if ((orders > 0)); then
+	echo "--- orders API (scripts/benchorders -n $orders -c 32 -recipients 10 -duration 60s)"
+	go run ./scripts/benchorders -n "$orders" -c 32 -recipients 10 -duration 60s | tee .cache/bench/orders.txt
+fi
