@@ -1,0 +1,584 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mxschmitt/playwright-go"
+	pkcs12 "software.sslmate.com/src/go-pkcs12"
+
+	_ "modernc.org/sqlite" // the data dir's database, for the expired-link case
+
+	"certdesk/e2e/harness"
+	"certdesk/store"
+)
+
+// kgOrder orders Secure Email for Business on the demo organization for
+// one recipient without a CSR (the KeyGen path) through the order form,
+// and returns the order page's path. It skips the test when the dev seed
+// has no "Example Corp B.V.".
+func kgOrder(t *testing.T, page playwright.Page, name, email string) string {
+	t.Helper()
+	harness.Goto(t, page, "/orders/new")
+	_, err := page.Locator("#product").SelectOption(playwright.SelectOptionValues{Values: &[]string{"secure_email_sponsor"}})
+	issDo(t, page, "product", err)
+	if n, _ := page.Locator("#organization option", playwright.PageLocatorOptions{HasText: "Example Corp B.V."}).Count(); n == 0 {
+		t.Skip("the dev seed has no demo organization \"Example Corp B.V.\" (with example.com): cannot order on it")
+	}
+	_, err = page.Locator("#organization").SelectOption(playwright.SelectOptionValues{Labels: &[]string{"Example Corp B.V."}})
+	issDo(t, page, "organization", err)
+	issDo(t, page, "cn", page.Locator("input[name=r0_cn][value=name]").Check())
+	issDo(t, page, "name", page.Locator("#r0_name").Fill(name))
+	issDo(t, page, "email", page.Locator("#r0_email").Fill(email))
+	issDo(t, page, "keygen mode", page.Locator("input[name=r0_csrmode][value=browser]").Check())
+	issDo(t, page, "contract", page.Locator("input[name=payment_method][value=contract]").Check())
+	issDo(t, page, "agree", page.Locator("#agree").Check())
+	issDo(t, page, "submit", page.Locator("#submit-order").Click())
+	issDo(t, page, "order page", page.WaitForURL("**/orders/*"))
+	if st := issText(t, page, "tr[data-recipient='"+email+"'] .badge"); !strings.Contains(st, "Awaiting key generation") {
+		t.Fatalf("recipient %s on the order page: %q, want awaiting key generation", email, st)
+	}
+	u, _ := url.Parse(page.URL())
+	return u.Path
+}
+
+// kgLink waits for the KeyGen email to email and returns its link.
+func kgLink(t *testing.T, srv *harness.Server, email string) string {
+	t.Helper()
+	msg := srv.WaitForMail(t, email, "keygen_link", 15*time.Second)
+	link := harness.ExtractLink(msg.Text, "/keygen/")
+	if link == "" {
+		t.Fatalf("no /keygen/ link in the email to %s:\n%s", email, msg.Text)
+	}
+	return link
+}
+
+// kgWaitReady waits until the page's module is loaded.
+func kgWaitReady(t *testing.T, page playwright.Page) {
+	t.Helper()
+	_, err := page.WaitForFunction(`() => !!(window.certdeskKeyGen && window.certdeskKeyGen.ready)`, nil,
+		playwright.PageWaitForFunctionOptions{Timeout: playwright.Float(30000)})
+	issDo(t, page, "KeyGen module ready", err)
+}
+
+// kgGenerateAndDownload clicks Generate, fills the password form and
+// returns the downloaded file's name and bytes.
+func kgGenerateAndDownload(t *testing.T, page playwright.Page, password, mode string) (string, []byte) {
+	t.Helper()
+	issDo(t, page, "generate", page.Locator("#kg-generate").Click())
+	issDo(t, page, "password form", page.Locator("#kg-password-form").WaitFor(playwright.LocatorWaitForOptions{
+		State: playwright.WaitForSelectorStateVisible, Timeout: playwright.Float(60000)}))
+	issDo(t, page, "password", page.Locator("#kg-password").Fill(password))
+	issDo(t, page, "confirm", page.Locator("#kg-password2").Fill(password))
+	issDo(t, page, "mode", page.Locator("input[name=kg-mode][value="+mode+"]").Check())
+	dl, err := page.ExpectDownload(func() error { return page.Locator("#kg-pack").Click() },
+		playwright.PageExpectDownloadOptions{Timeout: playwright.Float(60000)})
+	issDo(t, page, "download", err)
+	path, err := dl.Path()
+	issDo(t, page, "download path", err)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dl.SuggestedFilename(), data
+}
+
+// A recipient without a CSR on the demo organization: KeyGen link from the
+// dev mailbox -> Generate -> password -> the .p12 download opens with the
+// password (go-pkcs12 and openssl), its key matches its certificate, the
+// chain verifies, the address is the recipient's; the page sent no key
+// material; the link then shows the spent page. A second order's link,
+// expired in the database, shows the expired page; the requestor's "Send a
+// new KeyGen link" then mails a working one.
+func TestKeyGenBrowserFlow(t *testing.T) {
+	srv := harness.StartServer(t, harness.ServerOptions{Env: []string{"CERTDESK_DNS_RESOLVER=" + issEmptyDNS(t)}})
+	kgRequireWired(t, srv)
+	admin, _ := harness.NewPage(t, srv)
+	harness.SignInAs(t, admin, srv, harness.RoleAccountAdmin)
+	kgOrder(t, admin, "Jane Doe", "jane@example.com")
+	link := kgLink(t, srv, "jane@example.com")
+
+	page, _ := harness.NewPage(t, srv)
+	reqs := harness.RecordRequests(page)
+	resp, err := page.Goto(link)
+	issDo(t, page, "open link", err)
+	if resp.Status() != 200 {
+		t.Fatalf("KeyGen page: HTTP %d", resp.Status())
+	}
+	if rp, _ := resp.HeaderValue("referrer-policy"); rp != "no-referrer" {
+		t.Errorf("Referrer-Policy %q", rp)
+	}
+	if got := issText(t, page, "#kg-email"); got != "jane@example.com" {
+		t.Errorf("page shows %q", got)
+	}
+	if got := issText(t, page, "#kg-org"); got != "Example Corp B.V." {
+		t.Errorf("organization %q", got)
+	}
+	kgWaitReady(t, page)
+	const password = "correct horse battery staple"
+	name, data := kgGenerateAndDownload(t, page, password, "modern")
+	if name != "jane@example.com.p12" {
+		t.Errorf("download named %q", name)
+	}
+	issDo(t, page, "done", page.Locator("#kg-done").WaitFor(playwright.LocatorWaitForOptions{State: playwright.WaitForSelectorStateVisible}))
+	if got := issText(t, page, "#kg-steps [data-step=package]"); got == "" {
+		t.Error("no package step")
+	}
+	if cls, _ := page.Locator("#kg-steps [data-step=package]").GetAttribute("class"); !strings.Contains(cls, "is-done") {
+		t.Errorf("package step class %q", cls)
+	}
+	if v, _ := page.Locator("#kg-password").InputValue(); v != "" {
+		t.Error("the password field was not cleared")
+	}
+
+	// The file: key, certificate, chain.
+	key, leaf, chain, err := pkcs12.DecodeChain(data, password)
+	if err != nil {
+		t.Fatalf("go-pkcs12 cannot open the download: %v", err)
+	}
+	rk, ok := key.(*rsa.PrivateKey)
+	if !ok || rk.N.BitLen() != 2048 || rk.E != 65537 {
+		t.Fatalf("key %T", key)
+	}
+	if !rk.PublicKey.Equal(leaf.PublicKey) {
+		t.Error("the key does not match the certificate")
+	}
+	if len(leaf.EmailAddresses) != 1 || leaf.EmailAddresses[0] != "jane@example.com" {
+		t.Errorf("certificate addresses %v", leaf.EmailAddresses)
+	}
+	if len(chain) == 0 {
+		t.Fatal("no CA certificates in the file")
+	}
+	roots, inter := x509.NewCertPool(), x509.NewCertPool()
+	for _, c := range chain {
+		if bytes.Equal(c.RawIssuer, c.RawSubject) {
+			roots.AddCert(c)
+		} else {
+			inter.AddCert(c)
+		}
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection}}); err != nil {
+		t.Errorf("the chain does not verify: %v", err)
+	}
+	kgOpenSSL(t, data, password)
+
+	// No key material left the page: at most the token and the CSR.
+	kgNoKeyMaterial(t, reqs.All(), rk, data, link)
+
+	// The link is spent.
+	resp, err = page.Goto(link)
+	issDo(t, page, "reopen link", err)
+	if resp.Status() != http.StatusGone || !strings.Contains(issText(t, page, "#kg-problem"), "already used") {
+		t.Errorf("reused link: HTTP %d %q", resp.Status(), issText(t, page, "h1"))
+	}
+
+	// Expired: a second order's link, its expiry moved into the past in the
+	// data dir's database (no sleeping).
+	orderPath := kgOrder(t, admin, "John Roe", "john@example.com")
+	link2 := kgLink(t, srv, "john@example.com")
+	kgExpire(t, srv, "john@example.com")
+	resp, err = page.Goto(link2)
+	issDo(t, page, "expired link", err)
+	if resp.Status() != http.StatusGone || !strings.Contains(issText(t, page, "#kg-problem"), "expired") ||
+		!strings.Contains(issText(t, page, "main"), "send a new link") {
+		t.Errorf("expired link: HTTP %d %q", resp.Status(), issText(t, page, "main"))
+	}
+	// The requestor sends a new link from the order page.
+	harness.Goto(t, admin, orderPath)
+	old := srv.WaitForMail(t, "john@example.com", "keygen_link", time.Second)
+	issDo(t, admin, "send new link", admin.Locator("tr[data-recipient='john@example.com'] button", playwright.PageLocatorOptions{
+		HasText: "Send a new KeyGen link"}).Click())
+	issDo(t, admin, "back on the order", admin.WaitForURL("**"+orderPath))
+	deadline := time.Now().Add(15 * time.Second)
+	for srv.WaitForMail(t, "john@example.com", "keygen_link", 15*time.Second).ID == old.ID {
+		if time.Now().After(deadline) {
+			t.Fatal("no new KeyGen email after Send a new KeyGen link")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	link3 := kgLink(t, srv, "john@example.com")
+	if link3 == link2 {
+		t.Fatal("the same link again")
+	}
+	if resp, _ := page.Goto(link3); resp == nil || resp.Status() != 200 {
+		t.Errorf("the new link does not open")
+	}
+}
+
+// kgRequireWired fails at once, with what to do, when the binary serves
+// no KeyGen (handlers.Deps.KeyGen not set in cmd/certdesk/wire.go): an
+// unknown link then gets the generic 404 page instead of KeyGen's own.
+func kgRequireWired(t *testing.T, srv *harness.Server) {
+	t.Helper()
+	resp, err := http.Get(srv.URL("/keygen/" + strings.Repeat("a", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.Contains(body, []byte(`id="kg-problem"`)) {
+		t.Fatalf("KeyGen is not wired into cmd/certdesk: set a.ordering.KeyGen and handlers.Deps.KeyGen to wireKeyGen(a, pipeline) (see cmd/certdesk/wire_keygen.go); GET /keygen/<unknown> answered %d without the KeyGen page", resp.StatusCode)
+	}
+}
+
+// kgOpenSSL opens the .p12 with openssl (modern encoding: no -legacy).
+func kgOpenSSL(t *testing.T, data []byte, password string) {
+	t.Helper()
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Log("openssl not installed; opened with go-pkcs12 only")
+		return
+	}
+	f := filepath.Join(t.TempDir(), "k.p12")
+	if err := os.WriteFile(f, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("openssl", "pkcs12", "-in", f, "-passin", "env:KGPW", "-noout")
+	cmd.Env = append(os.Environ(), "KGPW="+password)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("openssl pkcs12 cannot open the download: %v\n%s", err, out)
+	}
+	cmd = exec.Command("openssl", "pkcs12", "-in", f, "-passin", "pass:wrong password!", "-noout")
+	if err := cmd.Run(); err == nil {
+		t.Error("openssl opened the file with a wrong password")
+	}
+}
+
+// kgNoKeyMaterial checks every recorded request: no body or URL holds a
+// PEM private key, the key's PKCS#1 or PKCS#8 bytes (raw or base64), its
+// private exponent or primes, or the .p12; the only POST is the exchange
+// with exactly {"token","csr"}.
+func kgNoKeyMaterial(t *testing.T, reqs []harness.RecordedRequest, k *rsa.PrivateKey, p12 []byte, link string) {
+	t.Helper()
+	pkcs1 := x509.MarshalPKCS1PrivateKey(k)
+	pkcs8, _ := x509.MarshalPKCS8PrivateKey(k)
+	secrets := map[string][]byte{"PRIVATE KEY": []byte("PRIVATE KEY"), "PKCS#1": pkcs1, "PKCS#8": pkcs8,
+		"PKCS#1 base64": []byte(base64.StdEncoding.EncodeToString(pkcs1)[8:72]),
+		"PKCS#8 base64": []byte(base64.StdEncoding.EncodeToString(pkcs8)[8:72]),
+		"D":             fixed(k.D, 256)[8:40], "P": fixed(k.Primes[0], 128)[8:40], "Q": fixed(k.Primes[1], 128)[8:40],
+		"D hex": []byte(fmt.Sprintf("%x", k.D)[16:80]), "p12": p12[len(p12)/2 : len(p12)/2+32]}
+	token := link[strings.LastIndex(link, "/")+1:]
+	posts := 0
+	for _, r := range reqs {
+		for what, s := range secrets {
+			if bytes.Contains(r.Body, s) || strings.Contains(r.URL, string(s)) {
+				t.Errorf("%s %s carries %s", r.Method, r.URL, what)
+			}
+		}
+		if r.Method != "POST" {
+			continue
+		}
+		posts++
+		if !strings.HasSuffix(r.URL, "/keygen/exchange") {
+			t.Errorf("unexpected POST %s", r.URL)
+			continue
+		}
+		var body map[string]any
+		if err := json.Unmarshal(r.Body, &body); err != nil {
+			t.Errorf("exchange body is not JSON: %v", err)
+			continue
+		}
+		if len(body) != 2 || body["token"] != token || !strings.HasPrefix(fmt.Sprint(body["csr"]), "-----BEGIN CERTIFICATE REQUEST-----") {
+			t.Errorf("exchange body has %d fields: %v", len(body), keys(body))
+		}
+	}
+	if posts != 1 {
+		t.Errorf("%d POST requests, want the one exchange", posts)
+	}
+	if len(reqs) < 3 {
+		t.Errorf("only %d requests recorded: is recording on?", len(reqs))
+	}
+}
+
+func keys(m map[string]any) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func fixed(n *big.Int, size int) []byte { return n.FillBytes(make([]byte, size)) }
+
+// kgExpire moves the expiry of every KeyGen link of an address into the
+// past, in the running server's database (WAL: a second writer is fine).
+func kgExpire(t *testing.T, srv *harness.Server, email string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", store.DSN(filepath.Join(srv.DataDir, "certdesk.db")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	res, err := db.ExecContext(context.Background(), `UPDATE keygen_links SET expires_at = '2001-01-01T00:00:00.000000000Z'
+		WHERE recipient_id IN (SELECT id FROM recipients WHERE email = ?)`, email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		t.Fatalf("no KeyGen link of %s in the database", email)
+	}
+}
+
+// ---------------------------------------------------------------------
+// Benchmark (make bench; skipped otherwise): on the real KeyGen page in
+// headless Chromium.
+//
+//	CERTDESK_KEYGEN_BENCH=1 [CERTDESK_KEYGEN_BENCH_N=20] go test ./e2e -run '^TestKeyGenBench$' -count=1 -v
+
+type kgStats struct {
+	N                        int
+	Median, P25, P75, Min, X float64
+}
+
+func kgSummarize(xs []float64) kgStats {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	q := func(p float64) float64 {
+		i := p * float64(len(s)-1)
+		lo := int(i)
+		if lo+1 >= len(s) {
+			return s[lo]
+		}
+		return s[lo] + (i-float64(lo))*(s[lo+1]-s[lo])
+	}
+	if len(s) == 0 {
+		return kgStats{}
+	}
+	return kgStats{N: len(s), Median: q(.5), P25: q(.25), P75: q(.75), Min: s[0], X: s[len(s)-1]}
+}
+
+// kgTimingScript records, in the page's own clock, when Generate was
+// clicked, when the CSR went out (the exchange fetch), when the password
+// form was ready, when Download was clicked and when the .p12 Blob URL was
+// made, and when the module signalled it was ready.
+const kgTimingScript = `(() => {
+  const t = window.__kg = {};
+  window.addEventListener('certdeskKeyGenReady', () => { t.ready = performance.now(); });
+  document.addEventListener('click', (e) => {
+    const id = e.target && e.target.id;
+    if (id === 'kg-generate') t.click = performance.now();
+    if (id === 'kg-pack') t.pack = performance.now();
+  }, true);
+  const f = window.fetch;
+  window.fetch = function (u, o) {
+    if (String(u).indexOf('/keygen/exchange') >= 0) t.csr = performance.now();
+    const p = f.apply(this, arguments);
+    if (String(u).indexOf('/keygen/exchange') >= 0) p.then(() => { t.cert = performance.now(); });
+    return p;
+  };
+  const c = URL.createObjectURL;
+  URL.createObjectURL = function (b) { if (b instanceof Blob) t.p12 = performance.now(); return c.apply(this, arguments); };
+})();`
+
+func TestKeyGenBench(t *testing.T) {
+	if os.Getenv("CERTDESK_KEYGEN_BENCH") == "" {
+		t.Skip("benchmark: set CERTDESK_KEYGEN_BENCH=1 (make bench)")
+	}
+	n := 20
+	if v, err := strconv.Atoi(os.Getenv("CERTDESK_KEYGEN_BENCH_N")); err == nil && v > 0 {
+		n = v
+	}
+	srv := harness.StartServer(t, harness.ServerOptions{Env: []string{"CERTDESK_DNS_RESOLVER=" + issEmptyDNS(t)}})
+	kgRequireWired(t, srv)
+	apiKey := kgAPIKey(t, srv)
+	emails := make([]string, n)
+	for i := range emails {
+		emails[i] = fmt.Sprintf("bench%02d@example.com", i)
+	}
+	kgAPIOrder(t, srv, apiKey, emails)
+	links := make([]string, n)
+	for i, e := range emails {
+		links[i] = kgLink(t, srv, e)
+	}
+
+	// Module sizes (what the binary embeds and serves).
+	sizes := map[string]int{}
+	root, _ := harness.RepoRoot()
+	for _, f := range []string{"keygen.wasm", "keygen.wasm.gz", "keygen.wasm.br"} {
+		if st, err := os.Stat(filepath.Join(root, "static", f)); err == nil {
+			sizes[f] = int(st.Size())
+		}
+	}
+
+	// Side by side on the first link's page, before its own flow starts:
+	// the page's path (WebCrypto key + Go CSR), WebCrypto generateKey
+	// alone, the pure-Go key + CSR, and the same-key split.
+	page, _ := harness.NewPage(t, srv)
+	issDo(t, page, "init script", page.AddInitScript(playwright.Script{Content: playwright.String(kgTimingScript)}))
+	harness.Goto(t, page, links[0])
+	kgWaitReady(t, page)
+	var viaModule, webCrypto, pureGo, ratio, goPart []float64
+	call := func(fn string) any {
+		v, err := page.Evaluate(`(fn) => window.certdeskKeyGenBench[fn]()`, fn)
+		issDo(t, page, fn, err)
+		return v
+	}
+	num := func(v any) float64 {
+		switch x := v.(type) {
+		case float64:
+			return x
+		case int:
+			return float64(x)
+		}
+		t.Fatalf("not a number: %T %v", v, v)
+		return 0
+	}
+	for i := 0; i < 2; i++ { // warm-up
+		call("webCryptoKeyCSR")
+		call("webCryptoGenerateOnly")
+	}
+	for i := 0; i < n; i++ {
+		order := []string{"webCryptoKeyCSR", "webCryptoGenerateOnly", "goKeyCSR", "webCryptoKeyCSRSplit"}
+		for j := range order {
+			fn := order[(i+j)%len(order)]
+			v := call(fn)
+			switch fn {
+			case "webCryptoKeyCSR":
+				viaModule = append(viaModule, num(v))
+			case "webCryptoGenerateOnly":
+				webCrypto = append(webCrypto, num(v))
+			case "goKeyCSR":
+				pureGo = append(pureGo, num(v))
+			case "webCryptoKeyCSRSplit":
+				m := v.(map[string]any)
+				ratio = append(ratio, num(m["total"])/num(m["generate"]))
+				goPart = append(goPart, num(m["go"]))
+			}
+		}
+	}
+
+	// The real flow on every link, each in a fresh page: page ready, click
+	// to CSR sent, click to certificate back, Download click to .p12.
+	var ready, clickCSR, clickCert, packP12, clickP12 []float64
+	for i, link := range links {
+		p, _ := harness.NewPage(t, srv)
+		issDo(t, p, "init script", p.AddInitScript(playwright.Script{Content: playwright.String(kgTimingScript)}))
+		harness.Goto(t, p, link)
+		kgWaitReady(t, p)
+		_, data := kgGenerateAndDownload(t, p, "correct horse battery staple", "modern")
+		if _, _, err := pkcs12.Decode(data, "correct horse battery staple"); err != nil {
+			t.Fatalf("flow %d: .p12 does not open: %v", i, err)
+		}
+		v, err := p.Evaluate(`() => window.__kg`)
+		issDo(t, p, "timings", err)
+		m := v.(map[string]any)
+		ready = append(ready, num(m["ready"]))
+		clickCSR = append(clickCSR, num(m["csr"])-num(m["click"]))
+		clickCert = append(clickCert, num(m["cert"])-num(m["click"]))
+		packP12 = append(packP12, num(m["p12"])-num(m["pack"]))
+		clickP12 = append(clickP12, num(m["csr"])-num(m["click"])+num(m["p12"])-num(m["pack"]))
+		_ = p.Close()
+	}
+
+	var b strings.Builder
+	row := func(name string, xs []float64, unit string) {
+		s := kgSummarize(xs)
+		f := "%-58s | %5d | %8.1f | %8.1f | %8.1f | %8.1f\n"
+		if unit == "x" {
+			f = "%-58s | %5d | %8.2f | %8.2f | %8.2f | %8.2f\n"
+		}
+		fmt.Fprintf(&b, f, name, s.N, s.Median, s.P25, s.P75, s.Min)
+	}
+	fmt.Fprintf(&b, "\nKeyGen on the real page (%s), n = %d per row\n", srv.BaseURL, n)
+	fmt.Fprintf(&b, "%-58s | %5s | %8s | %8s | %8s | %8s\n", "measure (ms unless noted)", "n", "median", "p25", "p75", "min")
+	row("CSR ready: WebCrypto key + Go CSR (module, page's path)", viaModule, "")
+	row("WebCrypto generateKey RSA-2048 alone", webCrypto, "")
+	row("CSR ready: pure-Go key + CSR (fallback)", pureGo, "")
+	row("same key: CSR ready / generateKey (ratio)", ratio, "x")
+	row("same key: Go part (PKCS#8 import + CSR)", goPart, "")
+	row("page ready (navigation start to module ready)", ready, "")
+	row("real click on Generate to CSR sent", clickCSR, "")
+	row("real click on Generate to certificate back", clickCert, "")
+	row("real click on Download to .p12 ready", packP12, "")
+	row("click to .p12 ready without the exchange and typing", clickP12, "")
+	fmt.Fprintf(&b, "median ratio of independent medians (module / generateKey): %.2fx\n",
+		kgSummarize(viaModule).Median/kgSummarize(webCrypto).Median)
+	fmt.Fprintf(&b, "WASM module: raw %d bytes, gzip -9 %d bytes, brotli -q 11 %d bytes\n",
+		sizes["keygen.wasm"], sizes["keygen.wasm.gz"], sizes["keygen.wasm.br"])
+	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
+		fmt.Fprintf(&b, "load average at the end: %s", la)
+	}
+	fmt.Print(b.String())
+	if dir := filepath.Join(root, ".cache", "bench"); os.MkdirAll(dir, 0o755) == nil {
+		_ = os.WriteFile(filepath.Join(dir, "keygen.txt"), []byte(b.String()), 0o644)
+	}
+}
+
+// kgAPIKey makes an API key for the demo administrator with the binary's
+// own subcommand against the running server's data dir.
+func kgAPIKey(t *testing.T, srv *harness.Server) string {
+	t.Helper()
+	out, err := exec.Command(harness.BuildBinary(t), "apikey", "create", "--user", "admin@example.com", "--data-dir", srv.DataDir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("apikey create: %v\n%s", err, out)
+	}
+	lines := strings.Fields(strings.TrimSpace(string(out)))
+	return lines[len(lines)-1]
+}
+
+// kgAPIOrder orders one Secure Email for Business certificate per address
+// on the demo organization, all without a CSR.
+func kgAPIOrder(t *testing.T, srv *harness.Server, key string, emails []string) {
+	t.Helper()
+	do := func(method, path string, body any) []byte {
+		var r io.Reader
+		if body != nil {
+			b, _ := json.Marshal(body)
+			r = bytes.NewReader(b)
+		}
+		req, _ := http.NewRequest(method, srv.URL(path), r)
+		req.Header.Set("X-API-Key", key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode >= 300 {
+			t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, out)
+		}
+		return out
+	}
+	var orgs struct {
+		Organizations []struct {
+			ID   int64  `json:"id"`
+			Name string `json:"name"`
+		} `json:"organizations"`
+	}
+	_ = json.Unmarshal(do("GET", "/api/v1/organization", nil), &orgs)
+	var orgID int64
+	for _, o := range orgs.Organizations {
+		if o.Name == "Example Corp B.V." {
+			orgID = o.ID
+		}
+	}
+	if orgID == 0 {
+		t.Skip("the dev seed has no demo organization \"Example Corp B.V.\"")
+	}
+	var certs []map[string]any
+	for _, e := range emails {
+		certs = append(certs, map[string]any{"emails": []string{e}})
+	}
+	do("POST", "/api/v1/order/certificate/secure_email_sponsor", map[string]any{"certificates": certs,
+		"organization": map[string]any{"id": orgID}, "validity_years": 1, "payment_method": "contract"})
+}
