@@ -299,7 +299,7 @@ func testPrivateKeyPEM(t testing.TB) string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 }
 
-func cert(email string) map[string]any {
+func cert(email string) map[string]any { // the Organization product: address as CN
 	return map[string]any{"common_name_indicator": "email_address", "emails": []string{email}}
 }
 
@@ -405,42 +405,42 @@ func TestAPIOrderErrors(t *testing.T) {
 		status               int
 		code, field, msg     string
 	}{
-		{"bad JSON", "secure_email_sponsor", "application/json", `{"certificate": {"emails": [`, 422, "invalid", "", "not valid JSON"},
-		{"unknown field", "secure_email_sponsor", "application/json", `{"certificat": {}, "validity_years": 1}`, 422, "invalid", "", `unknown field "certificat"`},
-		{"wrong type", "secure_email_sponsor", "application/json", `{"validity_years": "one"}`, 422, "invalid", "", "not valid JSON"},
-		{"wrong content type", "secure_email_sponsor", "text/plain", `{"certificate":{"emails":["a@example.com"]},"validity_years":1}`, 422, "invalid", "", "application/json"},
-		{"form content type", "secure_email_sponsor", "application/x-www-form-urlencoded", "validity_years=1", 422, "invalid", "", "application/json"},
+		{"bad JSON", "secure_email_organization", "application/json", `{"certificate": {"emails": [`, 422, "invalid", "", "not valid JSON"},
+		{"unknown field", "secure_email_organization", "application/json", `{"certificat": {}, "validity_years": 1}`, 422, "invalid", "", `unknown field "certificat"`},
+		{"wrong type", "secure_email_organization", "application/json", `{"validity_years": "one"}`, 422, "invalid", "", "not valid JSON"},
+		{"wrong content type", "secure_email_organization", "text/plain", `{"certificate":{"emails":["a@example.com"]},"validity_years":1}`, 422, "invalid", "", "application/json"},
+		{"form content type", "secure_email_organization", "application/x-www-form-urlencoded", "validity_years=1", 422, "invalid", "", "application/json"},
 		{"unknown product", "secure_email_deluxe", "application/json", good(nil), 422, "invalid", "product_id", "Unknown product"},
-		{"no validity", "secure_email_sponsor", "application/json", good(func(m map[string]any) { delete(m, "validity_years") }), 422, "invalid", "validity_years", "validity_years"},
-		{"validity too long", "secure_email_sponsor", "application/json", good(func(m map[string]any) { delete(m, "validity_years"); m["validity_days"] = 2000 }), 422, "invalid", "custom_days", "1 to 1095"},
-		{"past expiration", "secure_email_sponsor", "application/json", good(func(m map[string]any) { delete(m, "validity_years"); m["custom_expiration_date"] = "2020-01-01" }), 422, "invalid", "custom_date", "after tomorrow"},
-		{"bad email", "secure_email_sponsor", "application/json", good(func(m map[string]any) { m["certificate"] = cert("not-an-email") }), 422, "invalid", "r0_email", "valid email address"},
-		{"two emails in one certificate", "secure_email_sponsor", "application/json", good(func(m map[string]any) {
+		{"no validity", "secure_email_organization", "application/json", good(func(m map[string]any) { delete(m, "validity_years") }), 422, "invalid", "validity_years", "validity_years"},
+		{"validity too long", "secure_email_organization", "application/json", good(func(m map[string]any) { delete(m, "validity_years"); m["validity_days"] = 2000 }), 422, "invalid", "custom_days", "1 to 1095"},
+		{"past expiration", "secure_email_organization", "application/json", good(func(m map[string]any) { delete(m, "validity_years"); m["custom_expiration_date"] = "2020-01-01" }), 422, "invalid", "custom_date", "after tomorrow"},
+		{"bad email", "secure_email_organization", "application/json", good(func(m map[string]any) { m["certificate"] = cert("not-an-email") }), 422, "invalid", "r0_email", "valid email address"},
+		{"two emails in one certificate", "secure_email_organization", "application/json", good(func(m map[string]any) {
 			m["certificate"] = map[string]any{"emails": []string{"a@example.com", "b@example.com"}}
 		}), 422, "invalid", "r0_email", "exactly one address"},
-		{"no recipients", "secure_email_sponsor", "application/json", good(func(m map[string]any) { delete(m, "certificate") }), 422, "invalid", "recipients", "at least one"},
-		{"gmail for Business", "secure_email_sponsor", "application/json", good(func(m map[string]any) { m["certificate"] = cert("jane@gmail.com") }), 422, "invalid", "r0_email", "gmail.com is a public mail provider"},
-		{"private key as CSR", "secure_email_sponsor", "application/json", good(func(m map[string]any) {
+		{"no recipients", "secure_email_organization", "application/json", good(func(m map[string]any) { delete(m, "certificate") }), 422, "invalid", "recipients", "at least one"},
+		{"gmail for Business", "secure_email_organization", "application/json", good(func(m map[string]any) { m["certificate"] = cert("jane@gmail.com") }), 422, "invalid", "r0_email", "gmail.com is a public mail provider"},
+		{"private key as CSR", "secure_email_organization", "application/json", good(func(m map[string]any) {
 			m["certificate"] = map[string]any{"emails": []string{"a@example.com"}, "csr": testPrivateKeyPEM(t)}
 		}), 422, "invalid", "r0_csr", "This is a private key. Never share it"},
-		{"certificate as CSR", "secure_email_sponsor", "application/json", good(func(m map[string]any) {
+		{"certificate as CSR", "secure_email_organization", "application/json", good(func(m map[string]any) {
 			m["certificate"] = map[string]any{"emails": []string{"a@example.com"}, "csr": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"}
 		}), 422, "invalid", "r0_csr", "CSR"},
 		{"name CN on an email-only product", "secure_email_organization", "application/json", good(func(m map[string]any) {
 			m["certificate"] = map[string]any{"common_name_indicator": "name", "common_name": "Jane", "emails": []string{"a@example.com"}}
 		}), 422, "invalid", "r0_cn", "email address in the common name"},
-		{"bad common_name_indicator", "secure_email_sponsor", "application/json", good(func(m map[string]any) {
+		{"bad common_name_indicator", "secure_email_organization", "application/json", good(func(m map[string]any) {
 			m["certificate"] = map[string]any{"common_name_indicator": "dns", "emails": []string{"a@example.com"}}
 		}), 422, "invalid", "r0_cn", "common_name_indicator"},
-		{"more than 100 recipients", "secure_email_sponsor", "application/json", good(func(m map[string]any) { delete(m, "certificate"); m["certificates"] = many }), 422, "invalid", "recipients", "at most 100"},
-		{"no organization", "secure_email_sponsor", "application/json", good(func(m map[string]any) { delete(m, "organization") }), 422, "invalid", "organization", "organization"},
-		{"other organization id", "secure_email_sponsor", "application/json", good(func(m map[string]any) { m["organization"] = map[string]any{"id": 999} }), 422, "invalid", "organization", "organization"},
-		{"wrong payment method", "secure_email_sponsor", "application/json", good(func(m map[string]any) { m["payment_method"] = "bitcoin" }), 422, "invalid", "payment_method", "payment method"},
-		{"balance too low", "secure_email_sponsor", "application/json", good(func(m map[string]any) { m["payment_method"] = "balance" }), 422, "invalid", "payment_method", "balance (€0.00) is too low"},
-		{"card without card on file", "secure_email_sponsor", "application/json", good(func(m map[string]any) { m["payment_method"] = "card" }), 422, "invalid", "payment_method", "no card on file"},
-		{"bad additional email", "secure_email_sponsor", "application/json", good(func(m map[string]any) { m["additional_emails"] = []string{"ok@example.com", "nope"} }), 422, "invalid", "additional_emails", "not a valid email"},
-		{"huge body", "secure_email_sponsor", "application/json", huge, 413, "too_large", "", ""},
-		{"huge body, chunked", "secure_email_sponsor", "application/json", unknownLength{strings.NewReader(huge)}, 413, "too_large", "", ""},
+		{"more than 100 recipients", "secure_email_organization", "application/json", good(func(m map[string]any) { delete(m, "certificate"); m["certificates"] = many }), 422, "invalid", "recipients", "at most 100"},
+		{"no organization", "secure_email_organization", "application/json", good(func(m map[string]any) { delete(m, "organization") }), 422, "invalid", "organization", "organization"},
+		{"other organization id", "secure_email_organization", "application/json", good(func(m map[string]any) { m["organization"] = map[string]any{"id": 999} }), 422, "invalid", "organization", "organization"},
+		{"wrong payment method", "secure_email_organization", "application/json", good(func(m map[string]any) { m["payment_method"] = "bitcoin" }), 422, "invalid", "payment_method", "payment method"},
+		{"balance too low", "secure_email_organization", "application/json", good(func(m map[string]any) { m["payment_method"] = "balance" }), 422, "invalid", "payment_method", "balance (€0.00) is too low"},
+		{"card without card on file", "secure_email_organization", "application/json", good(func(m map[string]any) { m["payment_method"] = "card" }), 422, "invalid", "payment_method", "no card on file"},
+		{"bad additional email", "secure_email_organization", "application/json", good(func(m map[string]any) { m["additional_emails"] = []string{"ok@example.com", "nope"} }), 422, "invalid", "additional_emails", "not a valid email"},
+		{"huge body", "secure_email_organization", "application/json", huge, 413, "too_large", "", ""},
+		{"huge body, chunked", "secure_email_organization", "application/json", unknownLength{strings.NewReader(huge)}, 413, "too_large", "", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -126,7 +126,8 @@ func (s *Server) orderForm(c echo.Context) error {
 		d.Values["payment_method"] = string(s.Billing.DefaultMethod(c.Request().Context(), u.AccountID))
 	}
 	if len(d.Recipients) == 0 {
-		d.Recipients = []views.RecipientRow{{}}
+		prod, _ := portal.ProductByID(portal.ProductID(d.Values["product"]))
+		d.Recipients = []views.RecipientRow{{CNFromName: prod.PersonalName}}
 	}
 	f := views.NewForm()
 	f.Values = d.Values
@@ -197,7 +198,8 @@ func (s *Server) orderSubmit(c echo.Context) error {
 		if len(d.Recipients) >= ordering.MaxRecipients {
 			f.Errors["recipients"] = localizer(c).T("order.recipients_too_many")
 		} else {
-			d.Recipients = append(d.Recipients, views.RecipientRow{Index: len(d.Recipients)})
+			prod, _ := portal.ProductByID(portal.ProductID(d.Values["product"]))
+			d.Recipients = append(d.Recipients, views.RecipientRow{Index: len(d.Recipients), CNFromName: prod.PersonalName})
 		}
 		s.dropPrivateKeys(c, &f, d.Recipients)
 		return s.renderOrderForm(c, http.StatusOK, f, d.Recipients)

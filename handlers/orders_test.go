@@ -172,7 +172,7 @@ func TestOrderFormPrivateKeyRefused(t *testing.T) {
 	csr := testCSR(t)
 	form := e.orderForm(
 		map[string]string{"cn": "name", "name": "Jane Doe", "email": "jane@example.com", "csrmode": "csr", "csr": key},
-		map[string]string{"cn": "email", "email": "bob@example.com", "csrmode": "csr", "csr": csr})
+		map[string]string{"cn": "name", "name": "Test Person", "email": "bob@example.com", "csrmode": "csr", "csr": csr})
 	r := c.post("/orders/new", "/orders/new", form)
 	if r.status != http.StatusUnprocessableEntity {
 		t.Fatalf("status %d", r.status)
@@ -256,8 +256,8 @@ func TestOrderFormPublicMailRule(t *testing.T) {
 func TestOrderFormDoubleSubmitOneOrder(t *testing.T) {
 	e := newOrderEnv(t)
 	c := e.signedInOrderer()
-	form := e.orderForm(map[string]string{"cn": "email", "email": "jane@example.com", "csrmode": "browser"},
-		map[string]string{"cn": "email", "email": "bob@example.com", "csrmode": "csr", "csr": testCSR(t)})
+	form := e.orderForm(map[string]string{"cn": "name", "name": "Test Person", "email": "jane@example.com", "csrmode": "browser"},
+		map[string]string{"cn": "name", "name": "Test Person", "email": "bob@example.com", "csrmode": "csr", "csr": testCSR(t)})
 	r1 := c.post("/orders/new", "/orders/new", form)
 	r2 := c.post("/orders/new", "/orders/new", form)
 	if r1.status != http.StatusSeeOther || r2.status != http.StatusSeeOther || r1.header.Get("Location") != r2.header.Get("Location") {
@@ -282,9 +282,9 @@ func TestOrderFormDoubleSubmitOneOrder(t *testing.T) {
 func TestOrderPageTasksAndCancelReleasesCard(t *testing.T) {
 	e := newOrderEnv(t)
 	c := e.signedInOrderer()
-	form := e.orderForm(map[string]string{"cn": "email", "email": "jane@example.com", "csrmode": "browser"},
-		map[string]string{"cn": "email", "email": "pat@newco.nl", "csrmode": "browser"},
-		map[string]string{"cn": "email", "email": "bob@example.com", "csrmode": "csr", "csr": testCSR(t)})
+	form := e.orderForm(map[string]string{"cn": "name", "name": "Test Person", "email": "jane@example.com", "csrmode": "browser"},
+		map[string]string{"cn": "name", "name": "Test Person", "email": "pat@newco.nl", "csrmode": "browser"},
+		map[string]string{"cn": "name", "name": "Test Person", "email": "bob@example.com", "csrmode": "csr", "csr": testCSR(t)})
 	form.Set("payment_method", "card")
 	for k, v := range map[string]string{"card_name": "Alex Admin", "card_number": "4242 4242 4242 4242", "card_expiry": "12/29", "card_cvc": "123"} {
 		form.Set(k, v)
@@ -359,7 +359,7 @@ func TestOrderFormBalanceDepositRoundTrip(t *testing.T) {
 	c := e.signedInOrderer()
 	csr := testCSR(t)
 	form := e.orderForm(map[string]string{"cn": "name", "name": "Jane Doe", "email": "jane@example.com", "csrmode": "csr", "csr": csr},
-		map[string]string{"cn": "email", "email": "bob@example.com", "csrmode": "browser"})
+		map[string]string{"cn": "name", "name": "Test Person", "email": "bob@example.com", "csrmode": "browser"})
 	form.Set("payment_method", "balance")
 	r := c.post("/orders/new", "/orders/new", form)
 	if r.status != http.StatusUnprocessableEntity || !strings.Contains(fieldError(r.body, "payment_method"), "is too low for this order (€196.00)") {

@@ -134,8 +134,13 @@ func newEnv(t *testing.T) *env {
 
 func (e *env) input(product portal.ProductID, emails ...string) ordering.Input {
 	in := ordering.Input{Product: product, OrganizationID: e.orgID, Validity: ordering.Validity1Y, PaymentMethod: portal.PayContract, Agreed: true}
+	p, _ := portal.ProductByID(product)
 	for _, em := range emails {
-		in.Recipients = append(in.Recipients, ordering.RecipientInput{Email: em})
+		ri := ordering.RecipientInput{Email: em}
+		if p.PersonalName { // sponsor-validated products name the person
+			ri.CNFromName, ri.Name = true, "Jane Doe"
+		}
+		in.Recipients = append(in.Recipients, ri)
 	}
 	return in
 }
@@ -147,6 +152,25 @@ func fieldErr(err error, field string) string {
 		}
 	}
 	return ""
+}
+
+func TestSponsorProductsNeedTheName(t *testing.T) {
+	e := newEnv(t)
+	in := e.input(portal.ProductBusiness, "a@example.com")
+	in.Recipients[0].CNFromName = false
+	_, err := e.svc.Submit(context.Background(), e.user, in)
+	if !strings.Contains(fieldErr(err, "r0_cn"), "recipient's name") {
+		t.Fatalf("want the name rule, got %v", err)
+	}
+	in.Recipients[0].CNFromName, in.Recipients[0].Name = true, ""
+	_, err = e.svc.Submit(context.Background(), e.user, in)
+	if fieldErr(err, "r0_name") == "" {
+		t.Fatalf("empty name accepted: %v", err)
+	}
+	// the Organization product puts the address in the CN: no name needed
+	if _, err := e.svc.Submit(context.Background(), e.user, e.input(portal.ProductOrganization, "b@example.com")); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestPublicMailRule(t *testing.T) {

@@ -171,6 +171,12 @@ func (s *Service) Check(ctx context.Context, u portal.User, in Input) (*Checked,
 			}
 		}
 		name := strings.TrimSpace(ri.Name)
+		if p.PersonalName && !ri.CNFromName {
+			// A sponsor-validated certificate names the person (SBR 1.3
+			// "Sponsor-validated"; zlint e_invalid_individual_identity), so
+			// the recipient's name is the common name.
+			fe.Add(RecipientField(i, "cn"), "order.cn_name_required", "This product puts the recipient's name in the certificate: choose Name and enter it.")
+		}
 		if ri.CNFromName {
 			switch {
 			case !p.PersonalName:

@@ -39,6 +39,8 @@
       var nameRadio = b.querySelector('input[name="r' + i + '_cn"][value="name"]');
       if (nameRadio) {
         nameRadio.disabled = !personal;
+        // products that name the person default to the name as common name
+        if (personal && !nameRadio.checked && !b.dataset.cnTouched) nameRadio.checked = true;
         if (!personal && nameRadio.checked) b.querySelector('input[name="r' + i + '_cn"][value="email"]').checked = true;
       }
       var csr = b.querySelector('input[name="r' + i + '_csrmode"][value="csr"]');
@@ -86,6 +88,7 @@
       copy.querySelectorAll(".error").forEach(function (el) { el.remove(); });
       copy.querySelectorAll(".has-error").forEach(function (el) { el.classList.remove("has-error"); });
       copy.querySelectorAll('input[value="email"],input[value="browser"]').forEach(function (el) { el.checked = true; });
+      delete copy.dataset.cnTouched;
       if (!copy.querySelector(".remove-recipient")) {
         var rm = document.createElement("button");
         rm.type = "submit"; rm.name = "action"; rm.className = "link remove-recipient";
@@ -114,7 +117,10 @@
       update();
     }
   });
-  form.addEventListener("change", update);
+  form.addEventListener("change", function (ev) {
+    if (ev.target.name && /_cn$/.test(ev.target.name)) ev.target.closest(".recipient").dataset.cnTouched = "1";
+    update();
+  });
   form.addEventListener("input", function (ev) { if (ev.target.type === "number" || ev.target.type === "date") update(); });
   update();
 })();
