@@ -90,7 +90,8 @@ func (p Page) Nav() []NavItem {
 			NavItem{"/account", p.T("nav.account")},
 		)
 	} else {
-		items = append(items, NavItem{"/dashboard", p.T("nav.dashboard")}, NavItem{"/staff/queue", p.T("nav.queue")})
+		items = append(items, NavItem{"/dashboard", p.T("nav.dashboard")}, NavItem{"/staff/queue", p.T("nav.queue")},
+			NavItem{"/staff/certificates/held", p.T("nav.held")})
 		if p.User.IsCAAdmin {
 			items = append(items, NavItem{"/staff/audit", p.T("nav.audit")})
 			if p.Dev {
