@@ -475,7 +475,7 @@ func TestKeyGenBench(t *testing.T) {
 		harness.Goto(t, p, link)
 		kgWaitReady(t, p)
 		_, data := kgGenerateAndDownload(t, p, "correct horse battery staple", "modern")
-		if _, _, err := pkcs12.Decode(data, "correct horse battery staple"); err != nil {
+		if _, _, _, err := pkcs12.DecodeChain(data, "correct horse battery staple"); err != nil {
 			t.Fatalf("flow %d: .p12 does not open: %v", i, err)
 		}
 		v, err := p.Evaluate(`() => window.__kg`)
@@ -576,8 +576,10 @@ func kgAPIOrder(t *testing.T, srv *harness.Server, key string, emails []string) 
 		t.Skip("the dev seed has no demo organization \"Example Corp B.V.\"")
 	}
 	var certs []map[string]any
-	for _, e := range emails {
-		certs = append(certs, map[string]any{"emails": []string{e}})
+	for i, e := range emails {
+		// sponsor-validated: the CA wants the recipient's name in the subject
+		certs = append(certs, map[string]any{"emails": []string{e}, "common_name_indicator": "name",
+			"common_name": fmt.Sprintf("Bench Recipient %d", i)})
 	}
 	do("POST", "/api/v1/order/certificate/secure_email_sponsor", map[string]any{"certificates": certs,
 		"organization": map[string]any{"id": orgID}, "validity_years": 1, "payment_method": "contract"})

@@ -38,6 +38,8 @@ func init() {
 		// More specific than /static/*: keygen.<sha256 prefix>.wasm (and
 		// the plain keygen.wasm, briefly cached).
 		e.GET("/static/keygen.:file", s.keygenWasm)
+		// Hash the module now, not on the first recipient's request.
+		go loadWasm()
 	})
 }
 

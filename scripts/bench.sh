@@ -30,3 +30,18 @@ if ((orders > 0)); then
 	echo "--- orders API (scripts/benchorders -n $orders -c 32 -recipients 10 -duration 60s)"
 	go run ./scripts/benchorders -n "$orders" -c 32 -recipients 10 -duration 60s | tee .cache/bench/orders.txt
 fi
+
+# KeyGen on the real page in headless Chromium (docs/BENCHMARKS.md,
+# "KeyGen"): the real binary in dev mode, BENCH_KEYGEN_N keys side by side
+# (default 20): CSR ready with the module vs WebCrypto generateKey, the
+# real click-to-CSR, click-to-.p12, page-ready time and the module sizes.
+# BENCH_KEYGEN_N=0 skips it.
+keygen_n=${BENCH_KEYGEN_N:-20}
+if ((keygen_n > 0)); then
+	echo "--- KeyGen page (e2e TestKeyGenBench, n = $keygen_n)"
+	rm -f .cache/bench/keygen.txt
+	CERTDESK_KEYGEN_BENCH=1 CERTDESK_KEYGEN_BENCH_N="$keygen_n" \
+		go test ./e2e -run '^TestKeyGenBench$' -count=1 -v -timeout 20m >.cache/bench/keygen.log 2>&1 ||
+		{ tail -50 .cache/bench/keygen.log; echo "bench: KeyGen benchmark failed"; exit 1; }
+	cat .cache/bench/keygen.txt
+fi
