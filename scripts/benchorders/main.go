@@ -233,7 +233,8 @@ func run(total, clients, perOrder int, maxDur time.Duration, keygen bool, cpupro
 	body := func(i int) []byte {
 		var certs []map[string]any
 		for r := 0; r < perOrder; r++ {
-			certs = append(certs, map[string]any{"common_name_indicator": "email_address", "emails": []string{fmt.Sprintf("user%d.%d@example.com", i, r)}})
+			certs = append(certs, map[string]any{"common_name_indicator": "name", "common_name": fmt.Sprintf("User %d.%d", i, r),
+				"emails": []string{fmt.Sprintf("user%d.%d@example.com", i, r)}})
 		}
 		b, _ := json.Marshal(map[string]any{"certificates": certs, "organization": map[string]any{"id": fx.orgID},
 			"validity_years": 1, "payment_method": "contract"})
