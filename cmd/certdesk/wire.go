@@ -28,6 +28,7 @@ type app struct {
 	ordering   *ordering.Service
 	validation *validation.Service
 	ca         *caService
+	keygen     *ordering.LinkService
 	cancel     context.CancelFunc
 	done       []chan struct{}
 }
@@ -59,6 +60,8 @@ func wire(ctx context.Context, cfg *Config, log *slog.Logger, db *store.DB, cloc
 		return nil, err
 	}
 	a.ordering.Issuer = a.ca.Pipeline
+	a.keygen = wireKeyGen(a, a.ca.Pipeline)
+	a.ordering.KeyGen = a.keygen
 	return a, nil
 }
 
@@ -73,6 +76,7 @@ func (a *app) deps(d handlers.Deps) handlers.Deps {
 	d.Billing = a.billing
 	d.Validation = a.validation
 	d.CA, d.Certs = a.ca.Authority, a.ca.Pipeline
+	d.KeyGen = a.keygen
 	return d
 }
 
