@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"certdesk/internal/ca"
@@ -122,6 +123,9 @@ type LinkService struct {
 	Log     *slog.Logger
 	// Mail is nudged after a commit that queued email (may be nil).
 	Mail interface{ Wake() }
+
+	langMu sync.Mutex
+	langs  map[int64]cachedLang
 }
 
 var _ KeyGen = (*LinkService)(nil)
@@ -183,10 +187,7 @@ func (s *LinkService) send(ctx context.Context, tx *sql.Tx, o portal.Order, r po
 	if err := s.Store.InsertKeyGenLink(ctx, tx, &l); err != nil {
 		return err
 	}
-	lang := ""
-	if u, err := s.Store.UserByID(ctx, o.UserID); err == nil {
-		lang = u.Lang
-	}
+	lang := s.requestorLang(ctx, o.UserID, now)
 	data := map[string]any{
 		"Email":   r.Email,
 		"Name":    r.CommonName,
@@ -204,6 +205,36 @@ func (s *LinkService) send(ctx context.Context, tx *sql.Tx, o portal.Order, r po
 	e.To = r.Email
 	_, err = s.Store.EnqueueEmail(ctx, tx, e)
 	return err
+}
+
+// requestorLang is the order's language: its requestor's. An order of
+// many recipients sends many links in one transaction, so the answer is
+// kept for a few seconds (docs/BENCHMARKS.md, "Orders API").
+func (s *LinkService) requestorLang(ctx context.Context, userID int64, now time.Time) string {
+	s.langMu.Lock()
+	if e, ok := s.langs[userID]; ok && now.Sub(e.at) < langCacheFor && !now.Before(e.at) {
+		s.langMu.Unlock()
+		return e.lang
+	}
+	s.langMu.Unlock()
+	u, err := s.Store.UserByID(ctx, userID)
+	if err != nil {
+		return ""
+	}
+	s.langMu.Lock()
+	if s.langs == nil || len(s.langs) > 1000 {
+		s.langs = map[int64]cachedLang{}
+	}
+	s.langs[userID] = cachedLang{lang: u.Lang, at: now}
+	s.langMu.Unlock()
+	return u.Lang
+}
+
+const langCacheFor = 10 * time.Second
+
+type cachedLang struct {
+	lang string
+	at   time.Time
 }
 
 // LinkInfo is what the KeyGen page shows about a usable link.
