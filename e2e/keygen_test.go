@@ -133,6 +133,7 @@ func TestKeyGenBrowserFlow(t *testing.T) {
 		t.Errorf("organization %q", got)
 	}
 	kgWaitReady(t, page)
+	axeClean(t, page)
 	const password = "correct horse battery staple"
 	name, data := kgGenerateAndDownload(t, page, password, "modern")
 	if name != "jane@example.com.p12" {
@@ -148,6 +149,7 @@ func TestKeyGenBrowserFlow(t *testing.T) {
 	if v, _ := page.Locator("#kg-password").InputValue(); v != "" {
 		t.Error("the password field was not cleared")
 	}
+	axeClean(t, page) // with the import instructions shown
 
 	// The file: key, certificate, chain.
 	key, leaf, chain, err := pkcs12.DecodeChain(data, password)
