@@ -361,6 +361,12 @@ func TestKeyGenResendRoute(t *testing.T) {
 
 	req := k.client()
 	req.signIn("req@example.com", k.pw)
+	// the order page offers the new link for the certificate made through
+	// KeyGen, and warns that it revokes that certificate
+	page := req.get("/orders/" + itoa(k.order.ID))
+	if !strings.Contains(page.body, `action="`+path+`"`) || !strings.Contains(page.body, "revokes the certificate made through the previous one") {
+		t.Fatalf("order page lacks the revoke-and-relink button:\n%s", page.body)
+	}
 	r := req.post("/dashboard", path, url.Values{})
 	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/orders/"+itoa(k.order.ID) {
 		t.Fatalf("resend: %d %s", r.status, r.header.Get("Location"))

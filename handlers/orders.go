@@ -367,9 +367,17 @@ func (s *Server) orderPage(c echo.Context) error {
 		if r.Status == portal.RecipientIssued {
 			vm.CanCancel = false
 		}
-		vm.Recipients = append(vm.Recipients, views.OrderRecipientVM{ID: r.ID, Email: r.Email, CommonName: r.CommonName,
+		rv := views.OrderRecipientVM{ID: r.ID, Email: r.Email, CommonName: r.CommonName,
 			Status: l.T("recipient.status." + string(r.Status)), StatusCls: recipientStatusClass(r.Status), CertID: r.CertificateID,
-			CanResend: r.Status == portal.RecipientAwaitingKeyGen && o.Status == portal.OrderPending, HeldReason: r.HeldReason})
+			CanResend: r.Status == portal.RecipientAwaitingKeyGen && o.Status == portal.OrderPending, HeldReason: r.HeldReason}
+		// A certificate made through a KeyGen link whose key the recipient
+		// may have lost: a new link revokes it and issues a new one.
+		if r.Status == portal.RecipientIssued && r.CertificateID != 0 && o.Status != portal.OrderCancelled {
+			if link, err := s.DB.LatestKeyGenLink(ctx, nil, r.ID); err == nil && link.CertificateID == r.CertificateID {
+				rv.CanResend, rv.ResendRevokes = true, true
+			}
+		}
+		vm.Recipients = append(vm.Recipients, rv)
 	}
 	return render(c, http.StatusOK, views.OrderPage(s.page(c, "orders.title"), vm))
 }

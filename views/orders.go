@@ -101,7 +101,10 @@ type OrderRecipientVM struct {
 	StatusCls  string
 	CertID     int64
 	CanResend  bool
-	HeldReason string
+	// ResendRevokes: the certificate was made through a KeyGen link; a
+	// new link revokes it (the key may have been lost).
+	ResendRevokes bool
+	HeldReason    string
 }
 
 // TaskVM is one "next step" on the order page.
