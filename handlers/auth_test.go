@@ -243,3 +243,13 @@ func TestRequestLogHasNoSecrets(t *testing.T) {
 		t.Fatalf("request log lacks id or route: %s", logs)
 	}
 }
+
+func TestScriptRequestsGetJSONErrors(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.client()
+	c.get("/signin")
+	r := c.do("POST", "/keygen/exchange", nil, map[string]string{"Content-Type": "application/json"})
+	if r.status != http.StatusForbidden || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") || !strings.Contains(r.body, `"errors"`) {
+		t.Fatalf("CSRF refusal of a script request: %d %s %s", r.status, r.header.Get("Content-Type"), r.body)
+	}
+}

@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
@@ -53,7 +54,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		s.Log.Error("internal error", "request_id", c.Response().Header().Get(echo.HeaderXRequestID),
 			"route", c.Path(), "err", err.Error())
 	}
-	if isAPI(c) {
+	if isAPI(c) || wantsJSON(c) {
 		_ = c.JSON(status, map[string]any{"errors": apiErrors(err, status)})
 		return
 	}
@@ -169,4 +170,11 @@ func flash(c echo.Context, key string) {
 		sess.AddFlash(key)
 		_ = sess.Save(c.Request(), c.Response())
 	}
+}
+
+// wantsJSON reports whether a browser script (not a page) made the
+// request, such as the KeyGen exchange: its errors are answered as JSON
+// so the page can show the message.
+func wantsJSON(c echo.Context) bool {
+	return c.Request().URL.Path == "/keygen/exchange" || strings.HasPrefix(c.Request().Header.Get("Content-Type"), "application/json")
 }
