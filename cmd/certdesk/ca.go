@@ -4,6 +4,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,5 +100,22 @@ func caConfig(cfg *Config) ca.Config {
 			base = "http://" + base[len("https://"):]
 		}
 	}
-	return ca.Config{BaseURL: base, AllowInternalNames: cfg.Dev || envBool("CERTDESK_CA_ALLOW_INTERNAL_NAMES", false)}
+	return ca.Config{BaseURL: base, AllowInternalNames: cfg.Dev || envBool("CERTDESK_CA_ALLOW_INTERNAL_NAMES", false) || loopbackURL(base)}
+}
+
+// loopbackURL reports whether a URL names this machine (localhost or a
+// loopback address). Certificates can only point their CRL and OCSP URLs
+// there when the portal is tried out locally; the start-up log warns
+// (see wireCA), since such certificates are not fit for public trust.
+func loopbackURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	if h == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(h)
+	return err == nil && ip.IsLoopback()
 }
