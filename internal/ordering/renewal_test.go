@@ -31,7 +31,9 @@ func (f *renewBilling) Quote(ctx context.Context, acct int64, p portal.Product, 
 	per := p.PriceCents * int64((days+364)/365)
 	return per, per * int64(n)
 }
-func (f *renewBilling) DefaultMethod(context.Context, int64) portal.PaymentMethod { return portal.PayCard }
+func (f *renewBilling) DefaultMethod(context.Context, int64) portal.PaymentMethod {
+	return portal.PayCard
+}
 func (f *renewBilling) Authorize(ctx context.Context, tx *sql.Tx, acct, order int64, m portal.PaymentMethod, amount int64, c *ordering.Card) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
