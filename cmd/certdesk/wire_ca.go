@@ -28,6 +28,9 @@ import (
 //		return nil, err
 //	}
 //	a.ordering.Issuer = a.ca.Pipeline
+//	// after a.ordering.KeyGen is set (plan periods and auto-renew):
+//	a.ca.Renewals = &ordering.Renewals{Store: a.db, Orders: a.ordering, Clock: a.clock,
+//		Log: a.log, Mail: a.mailer, BaseURL: a.cfg.BaseURL}
 //	// deps():
 //	d.CA, d.Certs = a.ca.Authority, a.ca.Pipeline
 //	// start():
@@ -40,6 +43,8 @@ type caService struct {
 	// every is the scheduler's tick: recover interrupted issuances, issue
 	// ready recipients, regenerate a due CRL.
 	every time.Duration
+	// Renewals (plan periods, auto-renew) run on the same tick when set.
+	Renewals *ordering.Renewals
 }
 
 func wireCA(a *app, caa ordering.CAAChecker) (*caService, error) {
@@ -111,6 +116,11 @@ func (c *caService) sweep(ctx context.Context, atStart bool) {
 	}
 	if n := p.IssueReady(ctx); n > 0 {
 		c.log.Info("scheduler issued certificates", "count", n)
+	}
+	if c.Renewals != nil {
+		if err := c.Renewals.RenewalSweep(ctx); err != nil {
+			c.log.Error("renewal sweep", "err", err)
+		}
 	}
 	if due, err := p.CRLDue(ctx); err != nil {
 		c.log.Error("CRL state", "err", err)
