@@ -62,6 +62,9 @@ func wire(ctx context.Context, cfg *Config, log *slog.Logger, db *store.DB, cloc
 	a.ordering.Issuer = a.ca.Pipeline
 	a.keygen = wireKeyGen(a, a.ca.Pipeline)
 	a.ordering.KeyGen = a.keygen
+	// Multi-year plans and auto-renew run on the CA scheduler's tick.
+	a.ca.Renewals = &ordering.Renewals{Store: a.db, Orders: a.ordering, Clock: a.clock,
+		Log: a.log, Mail: a.mailer, BaseURL: a.cfg.BaseURL}
 	return a, nil
 }
 
