@@ -362,6 +362,14 @@ func (s *Server) orderPage(c echo.Context) error {
 			}
 		}
 	}
+	vm.Plan = ordering.IsPlan(o.PeriodStart, o.PeriodEnd)
+	if o.AutoRenew {
+		rs, err := s.DB.RenewalStateOf(ctx, u.AccountID, o.ID)
+		if err != nil {
+			return err
+		}
+		vm.RenewalOrderID, vm.RenewalFailure = rs.RenewalOrderID, rs.Failure
+	}
 	vm.Tasks = orderTasks(l, o)
 	for _, r := range o.Recipients {
 		if r.Status == portal.RecipientIssued {

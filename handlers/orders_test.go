@@ -398,3 +398,32 @@ func TestOrderFormBalanceDepositRoundTrip(t *testing.T) {
 		t.Fatalf("balance: %+v", b)
 	}
 }
+
+// The order page says whether the order renews itself, links the renewal
+// order once it exists, and shows a failed renewal's reason.
+func TestOrderPageAutoRenewState(t *testing.T) {
+	e := newOrderEnv(t)
+	c := e.signedInOrderer()
+	form := e.orderForm(map[string]string{"cn": "name", "name": "Jane Doe", "email": "jane@example.com", "csrmode": "browser"})
+	r := c.post("/orders/new", "/orders/new", form)
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("submit: %d", r.status)
+	}
+	loc := r.header.Get("Location")
+	if page := c.get(loc); !strings.Contains(page.body, "Renew automatically when the period ends") {
+		t.Fatal("auto-renew state not shown")
+	}
+	id := strings.TrimPrefix(loc, "/orders/")
+	if _, err := e.db.Exec(`UPDATE orders SET renewal_failure = 'Your card was declined.' WHERE id = ?`, id); err != nil {
+		t.Fatal(err)
+	}
+	if page := c.get(loc); !strings.Contains(page.body, "The last automatic renewal failed: Your card was declined.") {
+		t.Fatal("renewal failure not shown")
+	}
+	if _, err := e.db.Exec(`UPDATE orders SET renewal_order_id = ?, renewal_failure = '' WHERE id = ?`, id, id); err != nil {
+		t.Fatal(err)
+	}
+	if page := c.get(loc); !strings.Contains(page.body, `href="/orders/`+id+`">Renewed as order #`+id) {
+		t.Fatal("renewal order not linked")
+	}
+}

@@ -90,6 +90,11 @@ type OrderVM struct {
 	History     []string
 	Additional  string
 	JustCreated bool
+	// Plan: the period is longer than one certificate may last (825 days);
+	// the next certificate is issued automatically inside it.
+	Plan           bool
+	RenewalOrderID int64
+	RenewalFailure string
 }
 
 // OrderRecipientVM is a recipient on the order page.
