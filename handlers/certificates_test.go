@@ -296,6 +296,9 @@ func TestRevokeFromThePageUpdatesCRLAndOCSP(t *testing.T) {
 	if list := c.get("/certificates"); !strings.Contains(list.body, "Revoked") {
 		t.Error("the list does not show Revoked")
 	}
+	if op := c.get("/orders/" + strconv.FormatInt(cert.OrderID, 10)); !strings.Contains(op.body, "Certificate revoked") {
+		t.Errorf("the order page does not show the revocation: %d", op.status)
+	}
 	st := e.ocspStatus(cert.Serial, false)
 	if st.Status != ocsp.Revoked || st.RevocationReason != ocsp.KeyCompromise || !st.RevokedAt.Equal(e.clock.Now().Truncate(time.Second)) {
 		t.Errorf("OCSP after revocation: status %d reason %d at %v", st.Status, st.RevocationReason, st.RevokedAt)

@@ -378,6 +378,12 @@ func (s *Server) orderPage(c echo.Context) error {
 		rv := views.OrderRecipientVM{ID: r.ID, Email: r.Email, CommonName: r.CommonName,
 			Status: l.T("recipient.status." + string(r.Status)), StatusCls: recipientStatusClass(r.Status), CertID: r.CertificateID,
 			CanResend: r.Status == portal.RecipientAwaitingKeyGen && o.Status == portal.OrderPending, HeldReason: r.HeldReason}
+		// Revoked status shows here too, not only on the certificate pages.
+		if r.CertificateID != 0 {
+			if cert, err := s.DB.Certificate(ctx, nil, u.AccountID, r.CertificateID); err == nil && cert.Status == "revoked" {
+				rv.Status, rv.StatusCls = l.T("recipient.status.revoked"), "bad"
+			}
+		}
 		// A certificate made through a KeyGen link whose key the recipient
 		// may have lost: a new link revokes it and issues a new one.
 		if r.Status == portal.RecipientIssued && r.CertificateID != 0 && o.Status != portal.OrderCancelled {
