@@ -419,7 +419,7 @@ func orderTasks(l *i18n.Localizer, o portal.Order) []views.TaskVM {
 			add("domain:"+portal.EmailDomain(r.Email), views.TaskVM{Title: l.T("task.domain.title", data), Body: l.T("task.domain.body", data),
 				Href: "/domains", Link: l.T("task.domain.link")})
 		case portal.RecipientAwaitingMailbox:
-			add("mailbox:"+r.Email, views.TaskVM{Title: l.T("task.mailbox.title", data), Body: l.T("task.mailbox.body", data)})
+			add("mailbox:"+r.Email, views.TaskVM{Title: l.T("task.mailbox.title", data), Body: l.T("task.mailbox.body", data), ResendEmail: r.Email})
 		case portal.RecipientAwaitingKeyGen:
 			add("keygen:"+r.Email, views.TaskVM{Title: l.T("task.keygen.title", data), Body: l.T("task.keygen.body", data)})
 		case portal.RecipientReady:

@@ -248,7 +248,8 @@ func TestOrderFormPublicMailRule(t *testing.T) {
 		t.Fatalf("individual + gmail: %d %q", r.status, fieldError(r.body, "r0_email"))
 	}
 	page := c.get(r.header.Get("Location"))
-	mustContain(t, page.body, "jane.doe@gmail.com", "Awaiting mailbox validation")
+	mustContain(t, page.body, "jane.doe@gmail.com", "Awaiting mailbox validation",
+		`action="/mailboxes/resend"`, `name="email" value="jane.doe@gmail.com"`, "Send the confirmation link again")
 }
 
 // A double submit (same idempotency key) makes one order and one payment;

@@ -119,4 +119,7 @@ type TaskVM struct {
 	Href  string
 	Link  string
 	Done  bool
+	// ResendEmail, when set, offers a button that sends the mailbox
+	// confirmation link to this address again.
+	ResendEmail string
 }
