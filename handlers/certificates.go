@@ -295,10 +295,17 @@ func (s *Server) staffHeld(c echo.Context) error {
 		return err
 	}
 	var vm []views.HeldRowVM
+	isCAAdmin := currentUser(c).Role == portal.RoleCAAdmin
 	for _, r := range rows {
-		vm = append(vm, views.HeldRowVM{CertID: r.ID, RecipientID: r.RecipientID, OrderID: r.OrderID, AccountID: r.AccountID,
+		row := views.HeldRowVM{CertID: r.ID, RecipientID: r.RecipientID, OrderID: r.OrderID, AccountID: r.AccountID,
 			Emails: strings.Join(r.Emails, ", "), Serial: r.Serial, Created: r.CreatedAt.UTC().Format(dateTime), Status: r.Status,
-			Lints: strings.Join(r.LintFindings, ", "), Failure: r.Failure})
+			Lints: strings.Join(r.LintFindings, ", "), Failure: r.Failure}
+		if isCAAdmin {
+			if rec, err := s.DB.Recipient(c.Request().Context(), nil, r.RecipientID); err == nil && rec.Status == portal.RecipientHeld {
+				row.Releasable = true
+			}
+		}
+		vm = append(vm, row)
 	}
 	return render(c, http.StatusOK, views.HeldIssuances(s.page(c, "certs.held_title"), vm))
 }

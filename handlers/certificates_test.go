@@ -427,3 +427,73 @@ func TestStaffSeeHeldIssuancesWithLintNames(t *testing.T) {
 		t.Errorf("customer on the staff page: %d", r.status)
 	}
 }
+
+// A CA administrator releases a held issuance after review; issuance runs
+// again through the pipeline (lint included) and the certificate is
+// issued. Agents see the list but cannot release.
+func TestCAAdminReleasesHeldIssuance(t *testing.T) {
+	e := newCertEnv(t)
+	ctx := context.Background()
+	u, _ := e.addUser("req@example.com", portal.RoleUser, "Example Corp")
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "x"}}, k)
+	now := e.clock.Now()
+	o := portal.Order{AccountID: u.AccountID, UserID: u.ID, Product: portal.ProductIndividual, SignatureHash: portal.SHA256,
+		PeriodStart: now, PeriodEnd: now.AddDate(1, 0, 0), PaymentMethod: portal.PayContract, AmountCents: 1000,
+		AgreementVersion: "t", AgreedAt: now, Recipients: []portal.Recipient{{Email: "held@example.com", CommonName: "held@example.com",
+			Status: portal.RecipientReady, CSR: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))}}}
+	if err := e.db.Tx(ctx, func(tx *sql.Tx) error { return e.db.InsertOrder(ctx, tx, &o, "") }); err != nil {
+		t.Fatal(err)
+	}
+	rid := o.Recipients[0].ID
+	// held as the pipeline holds it: a failed certificate row and the recipient held
+	c := portal.Certificate{AccountID: u.AccountID, OrderID: o.ID, RecipientID: rid, PlanPeriod: 1, Serial: "0A1B2C3D4E5F60718293", Emails: []string{"held@example.com"}}
+	if err := e.db.Tx(ctx, func(tx *sql.Tx) error { return e.db.BeginIssuance(ctx, tx, &c, e.auth.IssuerID()) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.FailIssuance(ctx, nil, c.ID, nil, "CAA issuemail names another CA"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := e.db.HoldRecipient(ctx, nil, rid, "issuance held for review"); err != nil || !ok {
+		t.Fatalf("hold: %v %v", ok, err)
+	}
+	path := "/staff/recipients/" + strconv.FormatInt(rid, 10) + "/release"
+
+	agent, apw := e.addUser("agent@certdesk.test", portal.RoleValidationAgent, "")
+	ac := e.client()
+	ac.signIn(agent.Email, apw)
+	if r := ac.get("/staff/certificates/held"); strings.Contains(r.body, `action="`+path+`"`) {
+		t.Error("an agent is offered the release")
+	}
+	if r := ac.post("/staff/certificates/held", path, nil); r.status != http.StatusForbidden {
+		t.Errorf("agent releases: %d", r.status)
+	}
+
+	admin, pw := e.addUser("ca-admin@certdesk.test", portal.RoleCAAdmin, "")
+	sc := e.client()
+	sc.signIn(admin.Email, pw)
+	if r := sc.get("/staff/certificates/held"); !strings.Contains(r.body, `action="`+path+`"`) {
+		t.Fatal("the CA admin is not offered the release")
+	}
+	r := sc.post("/staff/certificates/held", path, nil)
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("release: %d", r.status)
+	}
+	if page := sc.get("/staff/certificates/held"); !strings.Contains(page.body, "Released: the certificate has been issued.") || strings.Contains(page.body, `action="`+path+`"`) {
+		t.Error("no issued message, or still releasable")
+	}
+	rec, _ := e.db.Recipient(ctx, nil, rid)
+	if rec.Status != portal.RecipientIssued || rec.CertificateID == 0 {
+		t.Fatalf("after release: %s cert %d", rec.Status, rec.CertificateID)
+	}
+	// a second release changes nothing
+	sc.post("/staff/certificates/held", path, nil)
+	if page := sc.get("/staff/certificates/held"); !strings.Contains(page.body, "no longer held") {
+		t.Error("second release not reported")
+	}
+	var n int
+	_ = e.db.QueryRow(`SELECT COUNT(*) FROM audit_log WHERE action = 'issuance.released'`).Scan(&n)
+	if n != 1 {
+		t.Errorf("audit entries: %d", n)
+	}
+}
