@@ -506,7 +506,7 @@ func TestKeyGenBench(t *testing.T) {
 	row("WebCrypto generateKey RSA-2048 alone", webCrypto, "")
 	row("CSR ready: pure-Go key + CSR (fallback)", pureGo, "")
 	row("same key: CSR ready / generateKey (ratio)", ratio, "x")
-	row("same key: Go part (PKCS#8 import + CSR)", goPart, "")
+	row("same key: after the key (SPKI export, request info, WebCrypto signature, CSR)", goPart, "")
 	row("page ready (navigation start to module ready)", ready, "")
 	row("real click on Generate to CSR sent", clickCSR, "")
 	row("real click on Generate to certificate back", clickCert, "")

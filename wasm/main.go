@@ -9,6 +9,9 @@
 //	generate(email)                          -> CSR PEM string (pure Go key)
 //	generateFromPKCS8(email, pkcs8Uint8Array) -> CSR PEM string (WebCrypto key;
 //	                                            the array is wiped after import)
+//	csrInfo(email, spkiUint8Array)           -> Uint8Array to sign (WebCrypto signs it)
+//	csrAssemble(signatureUint8Array)         -> CSR PEM string (signature checked)
+//	importKey(pkcs8Uint8Array)               -> the WebCrypto key for pack (wiped after import)
 //	pack(certPEM, chainPEMArray, password, mode) -> Uint8Array (.p12); the key is
 //	                                            zeroed and dropped on success
 //	drop()                                   -> undefined; zeroes and drops the key
@@ -184,6 +187,105 @@ func pack(this js.Value, args []js.Value) any {
 	})
 }
 
+// The WebCrypto path signs in the browser: csrInfo returns the bytes to
+// sign for the key's public half, csrAssemble checks the browser's
+// signature and returns the CSR, importKey then hands the private key to
+// the module for the PKCS#12 (it must be the key the CSR was made for).
+var pending struct {
+	sync.Mutex
+	pub  *rsa.PublicKey
+	info []byte
+}
+
+func bytesArg(v js.Value) ([]byte, bool) {
+	if !v.InstanceOf(js.Global().Get("Uint8Array")) {
+		return nil, false
+	}
+	b := make([]byte, v.Get("length").Int())
+	js.CopyBytesToGo(b, v)
+	return b, true
+}
+
+// csrInfo(email, spkiUint8Array) -> Uint8Array: the CertificationRequestInfo to sign.
+func csrInfo(this js.Value, args []js.Value) any {
+	if len(args) < 2 || !isString(args[0]) {
+		return promise(func() (any, error) { return nil, errArgs })
+	}
+	email := args[0].String()
+	spki, ok := bytesArg(args[1])
+	if !ok {
+		return promise(func() (any, error) { return nil, errArgs })
+	}
+	return promise(func() (any, error) {
+		pub, err := keygen.ParseRSAPublicSPKI(spki)
+		if err != nil {
+			return nil, err
+		}
+		info, err := keygen.CSRInfo(pub, email)
+		if err != nil {
+			return nil, err
+		}
+		pending.Lock()
+		pending.pub, pending.info = pub, info
+		pending.Unlock()
+		out := js.Global().Get("Uint8Array").New(len(info))
+		js.CopyBytesToJS(out, info)
+		return out, nil
+	})
+}
+
+// csrAssemble(signatureUint8Array) -> CSR PEM string.
+func csrAssemble(this js.Value, args []js.Value) any {
+	if len(args) < 1 {
+		return promise(func() (any, error) { return nil, errArgs })
+	}
+	sig, ok := bytesArg(args[0])
+	if !ok {
+		return promise(func() (any, error) { return nil, errArgs })
+	}
+	return promise(func() (any, error) {
+		pending.Lock()
+		pub, info := pending.pub, pending.info
+		pending.Unlock()
+		if pub == nil {
+			return nil, errArgs
+		}
+		csr, err := keygen.AssembleCSR(pub, info, sig)
+		if err != nil {
+			return nil, err
+		}
+		return string(csr), nil
+	})
+}
+
+// importKey(pkcs8Uint8Array) -> undefined; the array is wiped after import.
+func importKey(this js.Value, args []js.Value) any {
+	if len(args) < 1 {
+		return promise(func() (any, error) { return nil, errArgs })
+	}
+	der, ok := bytesArg(args[0])
+	if !ok {
+		return promise(func() (any, error) { return nil, errArgs })
+	}
+	js.CopyBytesToJS(args[0], make([]byte, len(der)))
+	return promise(func() (any, error) {
+		defer clear(der)
+		k, err := keygen.ImportPKCS8(der)
+		if err != nil {
+			return nil, err
+		}
+		pending.Lock()
+		pub := pending.pub
+		pending.Unlock()
+		if pub == nil || pub.N.Cmp(k.N) != 0 || pub.E != k.E {
+			keygen.Zero(k)
+			return nil, keygen.ErrKeyMismatch
+		}
+		setKey(k)
+		return js.Undefined(), nil
+	})
+}
+
 func drop(this js.Value, args []js.Value) any {
 	dropKey()
 	return js.Undefined()
@@ -193,6 +295,9 @@ func main() {
 	api := js.Global().Get("Object").New()
 	api.Set("generate", js.FuncOf(generate))
 	api.Set("generateFromPKCS8", js.FuncOf(generateFromPKCS8))
+	api.Set("csrInfo", js.FuncOf(csrInfo))
+	api.Set("csrAssemble", js.FuncOf(csrAssemble))
+	api.Set("importKey", js.FuncOf(importKey))
 	api.Set("pack", js.FuncOf(pack))
 	api.Set("drop", js.FuncOf(drop))
 	api.Set("minPasswordLength", keygen.MinPasswordLength)

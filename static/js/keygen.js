@@ -107,22 +107,46 @@
     return new Uint8Array(buf);
   }
 
+  // keyHandover resolves when the WebCrypto key has been handed to the
+  // module for packaging (null on the pure-Go path, where Go made the key).
+  var keyHandover = null;
+
+  // webCryptoCSR makes the key with WebCrypto and has WebCrypto sign the
+  // request info the module builds, so no private-key operation runs in
+  // WebAssembly before the CSR is ready. The private key is then exported
+  // once, straight into the module (which wipes the array), for the
+  // PKCS#12; that runs while the CSR is on its way to the server.
+  async function webCryptoCSR(api, email) {
+    var pair = await window.crypto.subtle.generateKey(RSA_PARAMS, true, ["sign", "verify"]);
+    var spki = new Uint8Array(await window.crypto.subtle.exportKey("spki", pair.publicKey));
+    var info = await api.csrInfo(email, spki);
+    var sig = new Uint8Array(await window.crypto.subtle.sign("RSASSA-PKCS1-v1_5", pair.privateKey, info));
+    var csr = await api.csrAssemble(sig);
+    var priv = pair.privateKey;
+    pair = null;
+    keyHandover = (async function () {
+      var der = new Uint8Array(await window.crypto.subtle.exportKey("pkcs8", priv));
+      priv = null;
+      try {
+        await api.importKey(der);
+      } finally {
+        der.fill(0);
+        der = null;
+      }
+    })();
+    keyHandover.catch(function () {}); // reported when pack awaits it
+    return csr;
+  }
+
   // makeCSR runs the key step on the chosen path and returns the CSR PEM.
   async function makeCSR(api, email, path) {
+    keyHandover = null;
     if (path !== "go" && hasWebCrypto()) {
-      var der = null;
       try {
-        der = await webCryptoPKCS8();
+        return await webCryptoCSR(api, email);
       } catch (e) {
-        der = null; // WebCrypto refused (policy, old browser): use Go
-      }
-      if (der) {
-        try {
-          return await api.generateFromPKCS8(email, der);
-        } finally {
-          der.fill(0);
-          der = null;
-        }
+        if (e && typeof e.code === "string") throw e; // the module refused: report it
+        keyHandover = null; // WebCrypto refused (policy, old browser): use Go
       }
     }
     return api.generate(email);
@@ -165,6 +189,8 @@
       var t0 = performance.now();
       await makeCSR(api, "bench@example.com", "webcrypto");
       var ms = performance.now() - t0;
+      if (keyHandover) await keyHandover;
+      keyHandover = null;
       api.drop();
       return ms;
     },
@@ -177,11 +203,13 @@
       var t0 = performance.now();
       var pair = await window.crypto.subtle.generateKey(RSA_PARAMS, true, ["sign", "verify"]);
       var t1 = performance.now();
-      var der = new Uint8Array(await window.crypto.subtle.exportKey("pkcs8", pair.privateKey));
-      pair = null;
+      var spki = new Uint8Array(await window.crypto.subtle.exportKey("spki", pair.publicKey));
       var t2 = performance.now();
-      await api.generateFromPKCS8("bench@example.com", der);
+      var info = await api.csrInfo("bench@example.com", spki);
+      var sig = new Uint8Array(await window.crypto.subtle.sign("RSASSA-PKCS1-v1_5", pair.privateKey, info));
+      await api.csrAssemble(sig);
       var t3 = performance.now();
+      pair = null;
       api.drop();
       return { generate: t1 - t0, export: t2 - t1, go: t3 - t2, total: t3 - t0 };
     },
@@ -391,6 +419,7 @@
     var p12 = null;
     try {
       var api = await loadKeyGen();
+      if (keyHandover) await keyHandover;
       p12 = await api.pack(issued.certificate, issued.chain, pw, selectedMode());
       download(p12, safeFileName(data.email));
       setStep("package", "done");

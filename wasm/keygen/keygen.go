@@ -49,6 +49,8 @@ const (
 // Errors returned to the page. Their text is never shown to a user as is:
 // the page maps them to translated messages.
 var (
+	// ErrSignature: a CSR signature does not verify with the public key.
+	ErrSignature        = errors.New("keygen: the CSR signature does not verify")
 	ErrNotRSA2048       = errors.New("keygen: key is not RSA-2048 with exponent 65537")
 	ErrEmail            = errors.New("keygen: email address is empty or not valid UTF-8")
 	ErrPasswordEmpty    = errors.New("keygen: password is empty")
@@ -232,6 +234,26 @@ func CSR(key crypto.Signer, email string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	info, err := CSRInfo(pub, email)
+	if err != nil {
+		return nil, err
+	}
+	digest := sha256.Sum256(info)
+	sig, err := key.Sign(rand.Reader, digest[:], crypto.SHA256)
+	if err != nil {
+		return nil, err
+	}
+	return AssembleCSR(pub, info, sig)
+}
+
+// CSRInfo returns the DER CertificationRequestInfo (RFC 2986 4.1) for pub
+// and email: the bytes that are signed with SHA256WithRSA to make the CSR.
+// The page has the browser's WebCrypto sign them with the key it made, so
+// the slow private-key operation runs natively and not in WebAssembly.
+func CSRInfo(pub *rsa.PublicKey, email string) ([]byte, error) {
+	if err := checkRSAPublic(pub); err != nil {
+		return nil, err
+	}
 	if email == "" || !utf8.ValidString(email) {
 		return nil, ErrEmail
 	}
@@ -253,22 +275,22 @@ func CSR(key crypto.Signer, email string) ([]byte, error) {
 		// writes it as a UTF8String.
 		info.Subject = pkix.RDNSequence{{{Type: oidCommonName, Value: email}}}
 	}
-	infoDER, err := asn1.Marshal(info)
-	if err != nil {
+	return asn1.Marshal(info)
+}
+
+// AssembleCSR checks sig (SHA256WithRSA, PKCS#1 v1.5) over info with pub and
+// returns the PEM "CERTIFICATE REQUEST". Checking before handing it out, as
+// crypto/x509 does, keeps a faulty signature from leaving the page.
+func AssembleCSR(pub *rsa.PublicKey, info, sig []byte) ([]byte, error) {
+	if err := checkRSAPublic(pub); err != nil {
 		return nil, err
 	}
-	digest := sha256.Sum256(infoDER)
-	sig, err := key.Sign(rand.Reader, digest[:], crypto.SHA256)
-	if err != nil {
-		return nil, err
-	}
-	// Check the signature before handing it out, as crypto/x509 does: a
-	// fault during signing must not leak a bad signature.
+	digest := sha256.Sum256(info)
 	if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], sig); err != nil {
-		return nil, err
+		return nil, ErrSignature
 	}
 	der, err := asn1.Marshal(signed{
-		Content:            asn1.RawValue{FullBytes: infoDER},
+		Content:            asn1.RawValue{FullBytes: info},
 		SignatureAlgorithm: rsaAlgorithm(oidSHA256WithRSA),
 		Signature:          asn1.BitString{Bytes: sig, BitLength: 8 * len(sig)},
 	})
@@ -276,6 +298,24 @@ func CSR(key crypto.Signer, email string) ([]byte, error) {
 		return nil, err
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), nil
+}
+
+// ParseRSAPublicSPKI parses a DER SubjectPublicKeyInfo (WebCrypto's
+// exportKey "spki") holding an RSA-2048 key with exponent 65537.
+func ParseRSAPublicSPKI(der []byte) (*rsa.PublicKey, error) {
+	var spki subjectPublicKeyInfo
+	if !unmarshalAll(der, &spki) || !spki.Algorithm.Algorithm.Equal(oidRSAEncryption) {
+		return nil, ErrNotRSA2048
+	}
+	var pk pkcs1PublicKey
+	if !unmarshalAll(spki.PublicKey.RightAlign(), &pk) {
+		return nil, ErrNotRSA2048
+	}
+	pub := &rsa.PublicKey{N: pk.N, E: pk.E}
+	if err := checkRSAPublic(pub); err != nil {
+		return nil, err
+	}
+	return pub, nil
 }
 
 // parseCertificate accepts one certificate as DER or PEM and returns its DER
