@@ -60,7 +60,7 @@ type apiOrderRequest struct {
 func bindJSON(c echo.Context, v any) error {
 	ct := c.Request().Header.Get("Content-Type")
 	if !strings.HasPrefix(ct, "application/json") {
-		return &portal.Error{Code: portal.EInvalid, Message: "Send the body as application/json."}
+		return echo.NewHTTPError(http.StatusUnsupportedMediaType, "Send the body as application/json.")
 	}
 	r := c.Request()
 	if r.ContentLength > maxJSONBody {

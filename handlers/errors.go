@@ -118,7 +118,11 @@ func apiErrors(err error, status int) []APIError {
 		case http.StatusUnsupportedMediaType:
 			code = "unsupported_media_type"
 		}
-		return []APIError{{Code: code, Message: http.StatusText(he.Code)}}
+		msg := http.StatusText(he.Code)
+		if m, ok := he.Message.(string); ok && m != "" && he.Code != http.StatusNotFound {
+			msg = m
+		}
+		return []APIError{{Code: code, Message: msg}}
 	}
 	if status >= 500 {
 		return []APIError{{Code: portal.EInternal, Message: "An internal error occurred."}}
