@@ -62,7 +62,7 @@
     blocks().forEach(function (b, i) {
       var old = b.dataset.index;
       b.dataset.index = String(i);
-      var h = b.querySelector("h3");
+      var h = b.querySelector("h2");
       if (h) h.textContent = h.textContent.replace(/\d+/, String(i + 1));
       b.querySelectorAll("[name],[id],[for]").forEach(function (el) {
         ["name", "id", "for"].forEach(function (a) {
