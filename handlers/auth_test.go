@@ -25,10 +25,12 @@ func TestSignInSignOutEndsSession(t *testing.T) {
 	if len(old) == 0 {
 		t.Fatal("no cookie")
 	}
+	found := false
 	for _, ck := range old {
-		if ck.Name == cookieName && (!strings.Contains(r.header.Get("Set-Cookie"), "") || ck.Value == "") {
-			t.Fatal("empty session cookie")
-		}
+		found = found || (ck.Name == cookieName && ck.Value != "")
+	}
+	if !found {
+		t.Fatal("no session cookie after sign-in")
 	}
 	if r := c.post("/dashboard", "/signout", nil); r.status != http.StatusSeeOther {
 		t.Fatalf("signout: %d", r.status)

@@ -16,6 +16,7 @@ import (
 	"certdesk/internal/i18n"
 	"certdesk/internal/ordering"
 	"certdesk/internal/portal"
+	"certdesk/store"
 	"certdesk/views"
 )
 
@@ -286,7 +287,8 @@ func (s *Server) ordersList(c echo.Context) error {
 	if offset < 0 {
 		offset = 0
 	}
-	orders, total, err := s.DB.ListOrders(c.Request().Context(), u.AccountID, storeOrderFilter(vm, offset))
+	orders, total, err := s.DB.ListOrders(c.Request().Context(), u.AccountID,
+		store.OrderFilter{Status: vm.Status, Product: vm.Product, Email: vm.Email, Limit: 50, Offset: offset})
 	if err != nil {
 		return err
 	}

@@ -83,12 +83,10 @@ func cmdServe(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer app.close()
 
 	srv := handlers.New(handlers.Config{BaseURL: cfg.BaseURL, Dev: cfg.Dev}, app.deps(handlers.Deps{
 		DB: db, Identity: idsvc, Clock: clock, Log: log, SessionKeys: keys,
 	}))
-	app.extend(srv)
 
 	if cfg.Dev {
 		if err := seedDev(ctx, db, log, app); err != nil {

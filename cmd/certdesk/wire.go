@@ -68,11 +68,6 @@ func wire(ctx context.Context, cfg *Config, log *slog.Logger, db *store.DB, cloc
 	return a, nil
 }
 
-func (a *app) mailWaker() handlers.Waker { return a.mailer }
-
-// extend gives the HTTP server the services wired here.
-func (a *app) extend(s *handlers.Server) {}
-
 func (a *app) deps(d handlers.Deps) handlers.Deps {
 	d.Mail = a.mailer
 	d.Ordering = a.ordering
@@ -105,8 +100,6 @@ func (a *app) stop() {
 		<-d
 	}
 }
-
-func (a *app) close() {}
 
 // orderBilling adapts billing.Service to ordering.Billing (the card type).
 type orderBilling struct{ *billing.Service }
