@@ -296,15 +296,19 @@ func (s *Server) staffHeld(c echo.Context) error {
 	}
 	var vm []views.HeldRowVM
 	isCAAdmin := currentUser(c).Role == portal.RoleCAAdmin
+	ids := make([]int64, len(rows))
+	for i, r := range rows {
+		ids[i] = r.RecipientID
+	}
+	statuses, err := s.DB.RecipientStatuses(c.Request().Context(), ids)
+	if err != nil {
+		return err
+	}
 	for _, r := range rows {
 		row := views.HeldRowVM{CertID: r.ID, RecipientID: r.RecipientID, OrderID: r.OrderID, AccountID: r.AccountID,
 			Emails: strings.Join(r.Emails, ", "), Serial: r.Serial, Created: r.CreatedAt.UTC().Format(dateTime), Status: r.Status,
 			Lints: strings.Join(r.LintFindings, ", "), Failure: r.Failure}
-		if isCAAdmin {
-			if rec, err := s.DB.Recipient(c.Request().Context(), nil, r.RecipientID); err == nil && rec.Status == portal.RecipientHeld {
-				row.Releasable = true
-			}
-		}
+		row.Releasable = isCAAdmin && statuses[r.RecipientID] == string(portal.RecipientHeld)
 		vm = append(vm, row)
 	}
 	return render(c, http.StatusOK, views.HeldIssuances(s.page(c, "certs.held_title"), vm))

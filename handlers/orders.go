@@ -372,6 +372,10 @@ func (s *Server) orderPage(c echo.Context) error {
 		}
 		vm.RenewalOrderID, vm.RenewalFailure = rs.RenewalOrderID, rs.Failure
 	}
+	certStates, err := s.DB.RecipientCertStates(ctx, u.AccountID, o.ID)
+	if err != nil {
+		return err
+	}
 	vm.Tasks = orderTasks(l, o)
 	for _, r := range o.Recipients {
 		if r.Status == portal.RecipientIssued {
@@ -380,16 +384,13 @@ func (s *Server) orderPage(c echo.Context) error {
 		rv := views.OrderRecipientVM{ID: r.ID, Email: r.Email, CommonName: r.CommonName,
 			Status: l.T("recipient.status." + string(r.Status)), StatusCls: recipientStatusClass(r.Status), CertID: r.CertificateID,
 			CanResend: r.Status == portal.RecipientAwaitingKeyGen && o.Status == portal.OrderPending, HeldReason: r.HeldReason}
-		// Revoked status shows here too, not only on the certificate pages.
-		if r.CertificateID != 0 {
-			if cert, err := s.DB.Certificate(ctx, nil, u.AccountID, r.CertificateID); err == nil && cert.Status == "revoked" {
+		// Revoked status shows here too, not only on the certificate pages;
+		// a certificate made through a KeyGen link whose key the recipient
+		// may have lost can be replaced: a new link revokes it.
+		if cs, ok := certStates[r.ID]; ok {
+			if cs.CertStatus == "revoked" {
 				rv.Status, rv.StatusCls = l.T("recipient.status.revoked"), "bad"
-			}
-		}
-		// A certificate made through a KeyGen link whose key the recipient
-		// may have lost: a new link revokes it and issues a new one.
-		if r.Status == portal.RecipientIssued && r.CertificateID != 0 && o.Status != portal.OrderCancelled {
-			if link, err := s.DB.LatestKeyGenLink(ctx, nil, r.ID); err == nil && link.CertificateID == r.CertificateID {
+			} else if cs.ViaKeyGen && r.Status == portal.RecipientIssued && o.Status != portal.OrderCancelled {
 				rv.CanResend, rv.ResendRevokes = true, true
 			}
 		}

@@ -232,13 +232,28 @@ func (db *DB) ListOrders(ctx context.Context, accountID int64, f OrderFilter) ([
 		}
 		out = append(out, o)
 	}
-	rows.Close()
-	for i := range out {
-		if out[i].Recipients, err = db.recipients(ctx, db.DB, `order_id = ? ORDER BY position`, out[i].ID); err != nil {
-			return nil, 0, err
-		}
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return nil, 0, err
 	}
-	return out, total, rows.Err()
+	rows.Close()
+	if len(out) == 0 {
+		return out, total, nil
+	}
+	// the page's recipients in one query, not one per order
+	ids := make([]any, len(out))
+	idx := make(map[int64]int, len(out))
+	for i, o := range out {
+		ids[i], idx[o.ID] = o.ID, i
+	}
+	rs, err := db.recipients(ctx, db.DB, `order_id IN (?`+strings.Repeat(",?", len(ids)-1)+`) ORDER BY order_id, position`, ids...)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, r := range rs {
+		out[idx[r.OrderID]].Recipients = append(out[idx[r.OrderID]].Recipients, r)
+	}
+	return out, total, nil
 }
 
 // CancelOrder marks a pending order and its unissued recipients cancelled.
@@ -312,6 +327,37 @@ func (db *DB) DomainsForOrg(ctx context.Context, q Querier, orgID int64) ([]port
 		}
 		d.Method, d.Status, d.ValidatedAt, d.ExpiresAt = portal.DCVMethod(m), portal.DomainStatus(st), parseNullTime(va), parseNullTime(ex)
 		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// RecipientCertState is what the order page shows about a recipient's
+// current certificate: its status and whether it was made through the
+// recipient's latest KeyGen link.
+type RecipientCertState struct {
+	CertStatus string
+	ViaKeyGen  bool
+}
+
+// RecipientCertStates reads, in one query, the current certificate state of
+// every recipient of an account's order that has a certificate.
+func (db *DB) RecipientCertStates(ctx context.Context, accountID, orderID int64) (map[int64]RecipientCertState, error) {
+	rows, err := db.QueryContext(ctx, `SELECT r.id, c.status,
+		COALESCE((SELECT k.certificate_id FROM keygen_links k WHERE k.recipient_id = r.id ORDER BY k.id DESC LIMIT 1), 0) = c.id
+		FROM recipients r JOIN certificates c ON c.id = r.certificate_id
+		WHERE r.order_id = ? AND r.account_id = ?`, orderID, accountID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[int64]RecipientCertState{}
+	for rows.Next() {
+		var id int64
+		var st RecipientCertState
+		if err := rows.Scan(&id, &st.CertStatus, &st.ViaKeyGen); err != nil {
+			return nil, err
+		}
+		out[id] = st
 	}
 	return out, rows.Err()
 }
