@@ -18,6 +18,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -495,5 +496,24 @@ func TestCAAdminReleasesHeldIssuance(t *testing.T) {
 	_ = e.db.QueryRow(`SELECT COUNT(*) FROM audit_log WHERE action = 'issuance.released'`).Scan(&n)
 	if n != 1 {
 		t.Errorf("audit entries: %d", n)
+	}
+}
+
+// The dashboard's figures count the account's own objects: an issued
+// certificate shows as 1, another account's as nothing.
+func TestDashboardFigures(t *testing.T) {
+	e := newCertEnv(t)
+	u, pw := e.addUser("req@example.com", portal.RoleAccountAdmin, "Example Corp")
+	c := e.client()
+	c.signIn(u.Email, pw)
+	tile := regexp.MustCompile(`<span class="tile-value">(\d+)</span>\s*<span class="tile-label">Issued certificates</span>`)
+	if m := tile.FindStringSubmatch(c.get("/dashboard").body); m == nil || m[1] != "0" {
+		t.Fatalf("before: %v", m)
+	}
+	e.issue(u, "jane@example.com")
+	other, _ := e.addUser("x@other.test", portal.RoleUser, "Other Inc")
+	e.issue(other, "x@other.test")
+	if m := tile.FindStringSubmatch(c.get("/dashboard").body); m == nil || m[1] != "1" {
+		t.Fatalf("after: %v", m)
 	}
 }
