@@ -29,16 +29,21 @@ func init() {
 }
 
 func (s *Server) devMailbox(c echo.Context) error {
+	return s.renderMailbox(c, http.StatusOK, views.NewForm())
+}
+
+// renderMailbox shows the newest 200 messages with the test-message form.
+func (s *Server) renderMailbox(c echo.Context, status int, f views.Form) error {
 	msgs, err := s.DB.ListOutbox(c.Request().Context(), 200, 0)
 	if err != nil {
 		return err
 	}
-	vm := views.MailboxVM{Form: views.NewForm()}
+	vm := views.MailboxVM{Form: f}
 	for _, m := range msgs {
 		vm.Messages = append(vm.Messages, views.MailRow{ID: m.ID, To: m.To, Subject: m.Subject, Kind: m.Kind, Status: m.Status,
 			Created: m.CreatedAt.Format("2006-01-02 15:04:05"), Attachments: len(m.Attachments)})
 	}
-	return render(c, http.StatusOK, views.Mailbox(s.page(c, "mailbox.title"), vm))
+	return render(c, status, views.Mailbox(s.page(c, "mailbox.title"), vm))
 }
 
 type devMailJSON struct {
@@ -120,13 +125,7 @@ func (s *Server) devMailboxTest(c echo.Context) error {
 	to, ok := portal.NormalizeEmail(f.Values["to"])
 	if !ok {
 		f.Errors["to"] = localizer(c).T("form.email_invalid")
-		msgs, _ := s.DB.ListOutbox(c.Request().Context(), 200, 0)
-		vm := views.MailboxVM{Form: f}
-		for _, m := range msgs {
-			vm.Messages = append(vm.Messages, views.MailRow{ID: m.ID, To: m.To, Subject: m.Subject, Kind: m.Kind, Status: m.Status,
-				Created: m.CreatedAt.Format("2006-01-02 15:04:05")})
-		}
-		return render(c, http.StatusUnprocessableEntity, views.Mailbox(s.page(c, "mailbox.title"), vm))
+		return s.renderMailbox(c, http.StatusUnprocessableEntity, f)
 	}
 	e, err := mail.Render(localizer(c).Lang, mail.KindTest, map[string]any{"URL": s.Cfg.BaseURL + "/"})
 	if err != nil {
