@@ -53,12 +53,16 @@
 //
 // # Lint before signing
 //
-// Issue builds the template, signs it with a throwaway key of the issuer's
-// type under a copy of the issuer certificate, parses it with zcrypto and
-// runs zlint's CABF_SMIME_BR and RFC5280 lints plus certdesk's own
+// Issue builds the template and has x509.CreateCertificate encode it with
+// the real issuing CA certificate and a capturing signer that presents the
+// CA's public key and signs nothing (tbsCapture): that yields the exact
+// tbsCertificate the CA key would sign. The TBS with a static signature
+// value (SBR 4.3.1.2 method 2) is parsed with zcrypto and run through
+// zlint's CABF_SMIME_BR and RFC5280 lints plus certdesk's own
 // (e_certdesk_*: validity <= 825 days, serial entropy, AIA present, no
 // duplicate address, SKI present, exactly one SBR policy). Any error,
 // warning or fatal finding returns *LintError and nothing is signed with
-// the CA key (SBR 4.3.1.2). The real certificate's TBSCertificate must
-// then equal the linted one byte for byte.
+// the CA key (SBR 4.3.1.2). Otherwise the CA key signs those same TBS
+// bytes (signTBS); the signature is verified with the issuing CA's public
+// key and the parsed certificate's TBS must equal the linted bytes.
 package ca

@@ -420,27 +420,61 @@ func subjectKeyID(pub crypto.PublicKey) ([]byte, error) {
 // pre-issuance linting). A certificate with any zlint error or warning, or
 // failing certdesk's own checks, is refused with *LintError before the
 // issuing key signs anything. Request problems are *portal.Error (EInvalid).
+//
+// The CA key signs the very tbsCertificate bytes that were linted (no
+// second CreateCertificate): lintedTBS captures them from
+// x509.CreateCertificate without signing, signTBS signs them.
 func (a *Authority) Issue(req IssueRequest) (*Issued, error) {
 	t, err := a.buildTemplate(req)
 	if err != nil {
 		return nil, err
 	}
-	linted, err := a.lintTemplate(t, req.PublicKey)
+	tbs, err := a.lintedTBS(t, req.PublicKey)
 	if err != nil {
 		return nil, err
 	}
-	der, err := x509.CreateCertificate(rand.Reader, t, a.issuer, req.PublicKey, a.signer)
+	return a.signTBS(tbs, t.SignatureAlgorithm)
+}
+
+// signatureHash is the digest a signature algorithm signs (PKCS#1 v1.5
+// and ECDSA only: the algorithms signatureAlgorithm chooses).
+func signatureHash(alg x509.SignatureAlgorithm) (crypto.Hash, error) {
+	switch alg {
+	case x509.SHA256WithRSA, x509.ECDSAWithSHA256:
+		return crypto.SHA256, nil
+	case x509.SHA384WithRSA, x509.ECDSAWithSHA384:
+		return crypto.SHA384, nil
+	case x509.SHA512WithRSA:
+		return crypto.SHA512, nil
+	}
+	return 0, fmt.Errorf("ca: no signing for algorithm %v", alg)
+}
+
+// signTBS signs linted tbsCertificate bytes with the issuing key and
+// assembles the certificate. Like x509.CreateCertificate it checks the new
+// signature with the issuing CA's public key before returning (a faulty
+// signer or a fault during signing must not yield a certificate); it also
+// checks that the parsed certificate's TBS is the linted bytes.
+func (a *Authority) signTBS(tbs []byte, alg x509.SignatureAlgorithm) (*Issued, error) {
+	h, err := signatureHash(alg)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := crypto.SignMessage(a.signer, rand.Reader, tbs, h)
 	if err != nil {
 		return nil, fmt.Errorf("ca: signing: %w", err)
+	}
+	der, err := assembleCertificate(tbs, sig)
+	if err != nil {
+		return nil, err
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
 		return nil, fmt.Errorf("ca: parsing the signed certificate: %w", err)
 	}
-	// What was signed must be what was linted: the TBSCertificate bytes
-	// are identical (same template, issuer name, AKI and algorithm).
-	if !bytes.Equal(cert.RawTBSCertificate, linted.RawTBSCertificate) {
-		return nil, fmt.Errorf("ca: the signed certificate differs from the linted one (serial %x); it must not be used", t.SerialNumber)
+	// What was signed must be what was linted.
+	if !bytes.Equal(cert.RawTBSCertificate, tbs) || cert.SignatureAlgorithm != alg {
+		return nil, fmt.Errorf("ca: the signed certificate differs from the linted one (serial %x); it must not be used", cert.SerialNumber)
 	}
 	if err := cert.CheckSignatureFrom(a.issuer); err != nil {
 		return nil, fmt.Errorf("ca: the new certificate does not verify: %w", err)

@@ -1,20 +1,24 @@
 package ca
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"sync"
 
 	zx509 "github.com/zmap/zcrypto/x509"
-	"github.com/zmap/zlint/v3"
 	"github.com/zmap/zlint/v3/lint"
+	"golang.org/x/crypto/cryptobyte"
+	casn1 "golang.org/x/crypto/cryptobyte/asn1"
 
 	"certdesk/internal/portal"
 )
@@ -72,69 +76,139 @@ var lintRegistry = sync.OnceValues(func() (lint.Registry, error) {
 	})
 })
 
-// Throwaway lint keys, one per issuer key kind for the life of the process
-// (Boulder's linter does the same). They sign only lint certificates that
-// are never published.
-var (
-	lintKeysMu sync.Mutex
-	lintKeys   = map[string]crypto.Signer{}
-)
-
-func lintKeyFor(pub crypto.PublicKey) (crypto.Signer, error) {
-	var kind string
-	switch k := pub.(type) {
-	case *rsa.PublicKey:
-		kind = "rsa2048" // the signature algorithm, not the modulus size, shapes the TBS
-	case *ecdsa.PublicKey:
-		kind = k.Curve.Params().Name
-	default:
-		return nil, fmt.Errorf("ca: no lint key for %T", pub)
-	}
-	lintKeysMu.Lock()
-	defer lintKeysMu.Unlock()
-	if k, ok := lintKeys[kind]; ok {
-		return k, nil
-	}
-	var k crypto.Signer
-	var err error
-	switch kind {
-	case "rsa2048":
-		k, err = rsa.GenerateKey(rand.Reader, 2048)
-	case "P-256":
-		k, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	case "P-384":
-		k, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	default:
-		err = fmt.Errorf("ca: no lint key for curve %s", kind)
-	}
-	if err != nil {
-		return nil, err
-	}
-	lintKeys[kind] = k
-	return k, nil
+// lintPlan is lintRegistry's certificate lints and configuration, taken
+// once. zlint.LintCertificateEx runs exactly these lints with exactly this
+// Execute call, but per certificate it also sorts every lint name
+// (registry.Names), rebuilds the lint list and fills a result map: about a
+// quarter of its time on a subscriber certificate here. lintDER runs the
+// same list itself (TestLintDERMatchesZlint proves the findings are the
+// same).
+type lintPlan struct {
+	lints []*lint.CertificateLint
+	cfg   lint.Configuration
 }
 
-// lintTemplate signs t with a throwaway key under a copy of the issuer (same
-// name, same key identifier, other key), runs zlint and certdesk's own
-// checks, and returns the lint certificate when clean.
-func (a *Authority) lintTemplate(t *x509.Certificate, pub crypto.PublicKey) (*x509.Certificate, error) {
-	key, err := lintKeyFor(a.issuer.PublicKey)
+var lintPlanOnce = sync.OnceValues(func() (*lintPlan, error) {
+	reg, err := lintRegistry()
 	if err != nil {
 		return nil, err
 	}
-	fake := *a.issuer
-	fake.PublicKey = key.Public()
-	der, err := x509.CreateCertificate(rand.Reader, t, &fake, pub, key)
+	return &lintPlan{lints: reg.CertificateLints().Lints(), cfg: reg.GetConfiguration()}, nil
+})
+
+// errTBSCaptured stops x509.CreateCertificate once it has the
+// tbsCertificate: tbsCapture never signs.
+var errTBSCaptured = errors.New("ca: tbsCertificate captured (not an error)")
+
+// tbsCapture is the "signer" handed to x509.CreateCertificate to get the
+// exact to-be-signed bytes without signing anything (SBR 4.3.1.2).
+//
+// Why this is the to-be-signed content of the real certificate:
+// CreateCertificate derives every TBS byte from the template, the parent
+// certificate (issuer name, authorityKeyIdentifier from its SKI), the
+// subject public key and the signature algorithm, which it checks against
+// the signer's Public(). tbsCapture presents the issuing CA's own public
+// key and is used with the real issuing CA certificate, so the algorithm
+// and every other field are exactly what the CA key would sign. Go 1.25+
+// passes the unhashed TBS to crypto.MessageSigner.SignMessage; tbsCapture
+// keeps it and aborts. Those bytes are linted, and those same bytes (not
+// a rebuild) are then signed by the CA key in signTBS. The lint
+// certificate carries a static signature value: SBR 4.3.1.2 method 2 ("a
+// static value for the signature field"); no lint in our sources reads
+// the signature value (zlint checks no signature at all), and the outer
+// signatureAlgorithm is the TBS's own.
+type tbsCapture struct {
+	pub crypto.PublicKey
+	tbs []byte
+}
+
+func (c *tbsCapture) Public() crypto.PublicKey { return c.pub }
+
+func (c *tbsCapture) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
+	return nil, errors.New("ca: tbsCapture cannot sign a digest") // CreateCertificate uses SignMessage
+}
+
+func (c *tbsCapture) SignMessage(_ io.Reader, msg []byte, _ crypto.SignerOpts) ([]byte, error) {
+	c.tbs = bytes.Clone(msg)
+	return nil, errTBSCaptured
+}
+
+var _ crypto.MessageSigner = (*tbsCapture)(nil)
+
+// tbsFor returns the DER tbsCertificate the issuing CA would sign for t.
+func (a *Authority) tbsFor(t *x509.Certificate, pub crypto.PublicKey) ([]byte, error) {
+	c := &tbsCapture{pub: a.issuer.PublicKey}
+	_, err := x509.CreateCertificate(rand.Reader, t, a.issuer, pub, c)
+	if !errors.Is(err, errTBSCaptured) {
+		if err == nil {
+			err = errors.New("x509.CreateCertificate signed without the capturing signer")
+		}
+		return nil, fmt.Errorf("ca: building the tbsCertificate: %w", err)
+	}
+	if len(c.tbs) == 0 {
+		return nil, errors.New("ca: building the tbsCertificate: nothing captured")
+	}
+	return c.tbs, nil
+}
+
+// tbsSignatureAlgorithm returns the DER AlgorithmIdentifier inside a
+// tbsCertificate (its "signature" field); the certificate's outer
+// signatureAlgorithm must be the same (RFC 5280 4.1.1.2).
+func tbsSignatureAlgorithm(tbs []byte) ([]byte, error) {
+	s := cryptobyte.String(tbs)
+	var in, alg cryptobyte.String
+	if !s.ReadASN1(&in, casn1.SEQUENCE) || !s.Empty() ||
+		!in.SkipOptionalASN1(casn1.Tag(0).Constructed().ContextSpecific()) ||
+		!in.SkipASN1(casn1.INTEGER) ||
+		!in.ReadASN1Element(&alg, casn1.SEQUENCE) {
+		return nil, errors.New("ca: malformed tbsCertificate")
+	}
+	return alg, nil
+}
+
+// assembleCertificate is Certificate ::= SEQUENCE { tbsCertificate,
+// signatureAlgorithm, signatureValue BIT STRING } (RFC 5280 4.1).
+func assembleCertificate(tbs, sig []byte) ([]byte, error) {
+	alg, err := tbsSignatureAlgorithm(tbs)
 	if err != nil {
-		return nil, fmt.Errorf("ca: building the lint certificate: %w", err)
+		return nil, err
+	}
+	var b cryptobyte.Builder
+	b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddBytes(tbs)
+		b.AddBytes(alg)
+		b.AddASN1BitString(sig)
+	})
+	return b.Bytes()
+}
+
+// staticSignature is the placeholder signature value of a lint
+// certificate, shaped like the issuer's (SBR 4.3.1.2 method 2).
+func staticSignature(issuer crypto.PublicKey) []byte {
+	switch k := issuer.(type) {
+	case *rsa.PublicKey:
+		return make([]byte, k.Size())
+	case *ecdsa.PublicKey:
+		return []byte{0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01} // ECDSA-Sig-Value {r 1, s 1}
+	}
+	return []byte{0}
+}
+
+// lintTBS lints the to-be-signed bytes: zlint and certdesk's own checks on
+// a certificate made of tbs and a static signature. It returns nil when
+// clean, otherwise *LintError.
+func (a *Authority) lintTBS(tbs []byte) error {
+	der, err := assembleCertificate(tbs, staticSignature(a.issuer.PublicKey))
+	if err != nil {
+		return err
 	}
 	c, err := x509.ParseCertificate(der)
 	if err != nil {
-		return nil, fmt.Errorf("ca: parsing the lint certificate: %w", err)
+		return fmt.Errorf("ca: parsing the lint certificate: %w", err)
 	}
 	all, err := lintDER(der)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var findings []LintFinding
 	for _, f := range all {
@@ -145,15 +219,28 @@ func (a *Authority) lintTemplate(t *x509.Certificate, pub crypto.PublicKey) (*x5
 	}
 	findings = append(findings, ownChecks(c)...)
 	if len(findings) > 0 {
-		return nil, &LintError{Findings: findings}
+		return &LintError{Findings: findings}
 	}
-	return c, nil
+	return nil
+}
+
+// lintedTBS builds t's tbsCertificate and lints it (SBR 4.3.1.2); the
+// returned bytes are what the CA key may sign.
+func (a *Authority) lintedTBS(t *x509.Certificate, pub crypto.PublicKey) ([]byte, error) {
+	tbs, err := a.tbsFor(t, pub)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.lintTBS(tbs); err != nil {
+		return nil, err
+	}
+	return tbs, nil
 }
 
 // lintDER runs the selected zlint lints on a DER certificate and returns
 // every error, warning or fatal finding.
 func lintDER(der []byte) ([]LintFinding, error) {
-	reg, err := lintRegistry()
+	plan, err := lintPlanOnce()
 	if err != nil {
 		return nil, err
 	}
@@ -161,15 +248,15 @@ func lintDER(der []byte) ([]LintFinding, error) {
 	if err != nil {
 		return []LintFinding{{Name: "e_certdesk_zcrypto_parse", Status: "fatal", Details: err.Error()}}, nil
 	}
-	rs := zlint.LintCertificateEx(zc, reg)
 	var out []LintFinding
-	for name, r := range rs.Results {
+	for _, l := range plan.lints {
+		r := l.Execute(zc, plan.cfg) // as zlint's ResultSet.executeCertificate
 		if r == nil {
 			continue
 		}
 		switch r.Status {
 		case lint.Error, lint.Warn, lint.Fatal:
-			out = append(out, LintFinding{Name: name, Status: r.Status.String(), Details: r.Details})
+			out = append(out, LintFinding{Name: l.Name, Status: r.Status.String(), Details: r.Details})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -224,15 +311,15 @@ func ownChecks(c *x509.Certificate) []LintFinding {
 }
 
 // selfCheck lints the issuing CA certificate and, for every product, a
-// sample subscriber certificate made from the lint key, so a profile that
-// zlint refuses stops the CA at start.
+// sample subscriber certificate, so a profile that zlint refuses stops the
+// CA at start.
 func (a *Authority) selfCheck() error {
 	if f, err := lintDER(a.issuer.Raw); err != nil {
 		return err
 	} else if len(f) > 0 {
 		return fmt.Errorf("ca: the issuing CA certificate fails lint: %w", &LintError{Findings: f})
 	}
-	ec, err := lintKeyFor(&ecdsa.PublicKey{Curve: elliptic.P256()})
+	ec, err := sampleKey()
 	if err != nil {
 		return err
 	}
@@ -249,9 +336,15 @@ func (a *Authority) selfCheck() error {
 		if err != nil {
 			return fmt.Errorf("ca: self-check of %s: %w", p.ID, err)
 		}
-		if _, err := a.lintTemplate(t, req.PublicKey); err != nil {
+		if _, err := a.lintedTBS(t, req.PublicKey); err != nil {
 			return fmt.Errorf("ca: self-check of %s: %w", p.ID, err)
 		}
 	}
 	return nil
 }
+
+// sampleKey is the subscriber key of the self-check certificates (never
+// certified).
+var sampleKey = sync.OnceValues(func() (*ecdsa.PrivateKey, error) {
+	return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+})
