@@ -5,11 +5,13 @@ import (
 	"crypto/x509"
 	"testing"
 
+	zx509 "github.com/zmap/zcrypto/x509"
+
 	"certdesk/internal/portal"
 )
 
-// BenchmarkIssue measures a full Issue (template, key checks, lint copy,
-// zlint, own checks, real signature, TBS comparison) with an RSA-2048
+// BenchmarkIssue measures a full Issue (template, key checks, TBS capture,
+// zlint, own checks, real signature and its check, TBS comparison) with an RSA-2048
 // subscriber key; BenchmarkRawCreateCertificate signs the same template
 // with plain x509.CreateCertificate. Their ratio is the cost of
 // lint-before-sign.
@@ -64,5 +66,72 @@ func BenchmarkLintOnly(b *testing.B) {
 		if _, err := lintDER(is.DER); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkIssueStages splits Issue into its stages (per certificate):
+//
+//	template   buildTemplate (includes the subscriber key's weak-key checks)
+//	tbs        x509.CreateCertificate up to the capture of the TBS
+//	lint       lintTBS: assemble, crypto/x509 parse, zlint (zcrypto parse + lints), own checks
+//	zparse     zcrypto's ParseCertificate alone (part of lint)
+//	sign       signTBS: CA signature, assembly, parse, signature check
+//
+//	go test ./internal/ca/ -run '^$' -bench 'IssueStages' -benchtime 2000x
+func BenchmarkIssueStages(b *testing.B) {
+	for _, kind := range []string{KeyRSA2048, KeyP256} {
+		a := testCA(b, kind)
+		req := requestFor(mustProduct(b, portal.ProductIndividual), subscriberKeys()["rsa2048"].Public())
+		tmpl, err := a.buildTemplate(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tbs, err := a.lintedTBS(tmpl, req.PublicKey)
+		if err != nil {
+			b.Fatal(err)
+		}
+		lintCert, _ := assembleCertificate(tbs, staticSignature(a.issuer.PublicKey))
+		b.Run(kind+"-issuer/template", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if _, err := a.buildTemplate(req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(kind+"-issuer/tbs", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if _, err := a.tbsFor(tmpl, req.PublicKey); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(kind+"-issuer/lint", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if err := a.lintTBS(tbs); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(kind+"-issuer/zparse", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if _, err := zx509.ParseCertificate(lintCert); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(kind+"-issuer/sign", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if _, err := a.signTBS(tbs, tmpl.SignatureAlgorithm); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(kind+"-issuer/raw", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if _, err := x509.CreateCertificate(rand.Reader, tmpl, a.issuer, req.PublicKey, a.signer); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -7,11 +7,14 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/pem"
 	"strings"
+	"sync"
 
 	"certdesk/internal/portal"
 )
@@ -244,6 +247,10 @@ func checkWeakKey(pub crypto.PublicKey) error {
 		e.Data = map[string]any{"weakness": why}
 		return e
 	}
+	id := rsaKeyID(k)
+	if strongKeys.has(id) {
+		return nil
+	}
 	if hasSmallFactor(k.N) {
 		return weak("small_factor")
 	}
@@ -253,5 +260,48 @@ func checkWeakKey(pub crypto.PublicKey) error {
 	if rocaFingerprint(k.N) {
 		return weak("roca")
 	}
+	strongKeys.add(id)
 	return nil
+}
+
+// strongKeys remembers RSA keys that passed checkWeakKey, by a hash of
+// modulus and exponent. The tests are deterministic functions of the key,
+// so a key checked once need not be tested again: a CSR is parsed when
+// the order is placed, again when issuance loads it, and Issue checks its
+// key once more (about 0.1 ms each for RSA-2048 here). Only passing keys
+// are remembered; the set is emptied when it reaches strongKeysMax.
+var strongKeys = &keySet{m: map[[32]byte]struct{}{}}
+
+const strongKeysMax = 8192
+
+type keySet struct {
+	mu sync.Mutex
+	m  map[[32]byte]struct{}
+}
+
+func (s *keySet) has(id [32]byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.m[id]
+	return ok
+}
+
+func (s *keySet) add(id [32]byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.m) >= strongKeysMax {
+		clear(s.m)
+	}
+	s.m[id] = struct{}{}
+}
+
+func rsaKeyID(k *rsa.PublicKey) [32]byte {
+	h := sha256.New()
+	h.Write(k.N.Bytes())
+	var e [8]byte
+	binary.BigEndian.PutUint64(e[:], uint64(k.E))
+	h.Write(e[:])
+	var id [32]byte
+	h.Sum(id[:0])
+	return id
 }
