@@ -16,6 +16,9 @@ import (
 	"sync"
 
 	zx509 "github.com/zmap/zcrypto/x509"
+	// The zlint package registers every lint in lint.GlobalRegistry when
+	// it is imported; lintDER runs them without calling it.
+	_ "github.com/zmap/zlint/v3"
 	"github.com/zmap/zlint/v3/lint"
 	"golang.org/x/crypto/cryptobyte"
 	casn1 "golang.org/x/crypto/cryptobyte/asn1"
@@ -93,8 +96,25 @@ var lintPlanOnce = sync.OnceValues(func() (*lintPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &lintPlan{lints: reg.CertificateLints().Lints(), cfg: reg.GetConfiguration()}, nil
+	plan := &lintPlan{lints: reg.CertificateLints().Lints(), cfg: reg.GetConfiguration()}
+	// A registry without its lints would pass every certificate.
+	n := map[lint.LintSource]int{}
+	for _, l := range plan.lints {
+		n[l.Source]++
+	}
+	if n[lint.CABFSMIMEBaselineRequirements] < minSMIMELints || n[lint.RFC5280] < minRFC5280Lints {
+		return nil, fmt.Errorf("ca: zlint registry has %d S/MIME BR and %d RFC 5280 lints, want at least %d and %d",
+			n[lint.CABFSMIMEBaselineRequirements], n[lint.RFC5280], minSMIMELints, minRFC5280Lints)
+	}
+	return plan, nil
 })
+
+// zlint v3.7.3 has 37 S/MIME BR lints (FACTS.md) and over 100 RFC 5280
+// certificate lints.
+const (
+	minSMIMELints   = 37
+	minRFC5280Lints = 100
+)
 
 // errTBSCaptured stops x509.CreateCertificate once it has the
 // tbsCertificate: tbsCapture never signs.
