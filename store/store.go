@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"certdesk/internal/portal"
@@ -29,6 +31,14 @@ type DB struct {
 	Clock portal.Clock
 	// writer lets this process's transactions take turns (see Tx).
 	writer chan struct{}
+
+	// group commit (GroupTx, group.go)
+	groupMu      sync.Mutex
+	groupQueue   []*groupReq
+	groupLeading bool
+	groupCommits atomic.Int64
+	groupCallers atomic.Int64
+	groupBusy    atomic.Int64 // nanoseconds
 }
 
 // writerWait bounds the wait for a write turn, like busy_timeout.
@@ -50,7 +60,7 @@ func DSN(path string) string {
 // Open opens (creating if needed) the database file at path and applies
 // pending migrations.
 func Open(ctx context.Context, path string, clock portal.Clock) (*DB, error) {
-	sqldb, err := sql.Open("sqlite", DSN(path))
+	sqldb, err := openCached(DSN(path))
 	if err != nil {
 		return nil, err
 	}

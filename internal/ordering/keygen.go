@@ -177,22 +177,44 @@ func (s *LinkService) SendLink(ctx context.Context, tx *sql.Tx, o portal.Order, 
 }
 
 func (s *LinkService) send(ctx context.Context, tx *sql.Tx, o portal.Order, r portal.Recipient, by string) error {
+	p, err := s.PrepareLink(ctx, o, r)
+	if err != nil {
+		return err
+	}
+	p.by = by
+	return s.SendPrepared(ctx, tx, r, p)
+}
+
+// PreparedLink is a KeyGen link made ahead of the write transaction: its
+// token's hash, its times and its rendered email. Order submission
+// prepares one per recipient without a CSR BEFORE its transaction, so the
+// single database writer only inserts rows (docs/BENCHMARKS.md, "Orders
+// API"); a prepared link that turns out not to be needed (the recipient
+// still waits for a validation) is dropped unused. The raw token exists
+// only inside the email.
+type PreparedLink struct {
+	hash               string
+	created, expiresAt time.Time
+	email              portal.Email
+	by                 string
+}
+
+// PrepareLink makes a link's token and renders its email for recipient r
+// of order o (r.ID and o.ID may still be 0): in the order's language, to
+// r's address.
+func (s *LinkService) PrepareLink(ctx context.Context, o portal.Order, r portal.Recipient) (*PreparedLink, error) {
 	if s.BaseURL == "" {
-		return errors.New("keygen: no base URL for links")
+		return nil, errors.New("keygen: no base URL for links")
 	}
 	now := s.Clock.Now()
 	tok := portal.NewToken()
-	l := KeyGenLink{RecipientID: r.ID, AccountID: r.AccountID, TokenHash: portal.HashToken(tok), CreatedAt: now,
-		ExpiresAt: now.Add(portal.KeyGenLinkLifetime), SentBy: by}
-	if err := s.Store.InsertKeyGenLink(ctx, tx, &l); err != nil {
-		return err
-	}
+	p := &PreparedLink{hash: portal.HashToken(tok), created: now, expiresAt: now.Add(portal.KeyGenLinkLifetime), by: "system"}
 	lang := s.requestorLang(ctx, o.UserID, now)
 	data := map[string]any{
 		"Email":   r.Email,
 		"Name":    r.CommonName,
 		"Product": string(o.Product),
-		"Expires": l.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC"),
+		"Expires": p.expiresAt.UTC().Format("2006-01-02 15:04 UTC"),
 		"URL":     strings.TrimRight(s.BaseURL, "/") + "/keygen/" + url.PathEscape(tok),
 	}
 	if !r.CNFromName {
@@ -200,10 +222,22 @@ func (s *LinkService) send(ctx context.Context, tx *sql.Tx, o portal.Order, r po
 	}
 	e, err := mail.Render(lang, KindKeyGenLink, data)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	e.To = r.Email
-	_, err = s.Store.EnqueueEmail(ctx, tx, e)
+	p.email = e
+	return p, nil
+}
+
+// SendPrepared stores a prepared link for recipient r (which must have its
+// ID now), kills r's older links and queues the email, inside tx.
+func (s *LinkService) SendPrepared(ctx context.Context, tx *sql.Tx, r portal.Recipient, p *PreparedLink) error {
+	l := KeyGenLink{RecipientID: r.ID, AccountID: r.AccountID, TokenHash: p.hash, CreatedAt: p.created,
+		ExpiresAt: p.expiresAt, SentBy: p.by}
+	if err := s.Store.InsertKeyGenLink(ctx, tx, &l); err != nil {
+		return err
+	}
+	_, err := s.Store.EnqueueEmail(ctx, tx, p.email)
 	return err
 }
 

@@ -258,7 +258,7 @@ func (rn *Renewals) startNextPeriod(ctx context.Context, d PlanDue) (bool, error
 		// the KeyGen link when that is what is next).
 		adv := r
 		adv.Status = ""
-		if err := s.advanceRecipients(ctx, tx, []portal.Recipient{adv}, map[int64]portal.Order{o.ID: o}); err != nil {
+		if err := s.advanceRecipients(ctx, tx, []portal.Recipient{adv}, map[int64]portal.Order{o.ID: o}, nil); err != nil {
 			return err
 		}
 		if r, err = rn.Store.Recipient(ctx, tx, d.RecipientID); err != nil {

@@ -14,6 +14,7 @@ import (
 // Store is what ordering needs from the database (implemented by store.DB).
 type Store interface {
 	Tx(ctx context.Context, fn func(*sql.Tx) error) error
+	GroupTx(ctx context.Context, fn func(context.Context, *sql.Tx) error) error
 	InsertOrder(ctx context.Context, tx *sql.Tx, o *portal.Order, idemKey string) error
 	SetOrderPaymentRef(ctx context.Context, tx *sql.Tx, orderID int64, ref string) error
 	Order(ctx context.Context, q portal.Querier, accountID, id int64) (portal.Order, error)
@@ -53,6 +54,14 @@ type Issuer interface {
 // KeyGen sends a recipient without a CSR their KeyGen link.
 type KeyGen interface {
 	SendLink(ctx context.Context, tx *sql.Tx, order portal.Order, r portal.Recipient) error
+}
+
+// LinkPreparer is a KeyGen that can make a link (token and email) before
+// the write transaction and store it inside it (*LinkService); Submit uses
+// it so that the single writer does not render emails.
+type LinkPreparer interface {
+	PrepareLink(ctx context.Context, order portal.Order, r portal.Recipient) (*PreparedLink, error)
+	SendPrepared(ctx context.Context, tx *sql.Tx, r portal.Recipient, p *PreparedLink) error
 }
 
 // Notifier renders order emails (internal/mail templates).

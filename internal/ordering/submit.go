@@ -20,7 +20,24 @@ func (s *Service) Submit(ctx context.Context, u portal.User, in Input) (portal.O
 		return portal.Order{}, err
 	}
 	o := ch.Order
-	err = s.Store.Tx(ctx, func(tx *sql.Tx) error {
+	// KeyGen links (token and email) for the recipients without a CSR are
+	// made here, outside the single writer; unneeded ones are dropped.
+	var prepared []*PreparedLink
+	if lp, ok := s.KeyGen.(LinkPreparer); ok {
+		prepared = make([]*PreparedLink, len(o.Recipients))
+		for i, r := range o.Recipients {
+			if r.CSR != "" {
+				continue
+			}
+			if prepared[i], err = lp.PrepareLink(ctx, o, r); err != nil {
+				return portal.Order{}, err
+			}
+		}
+	}
+	// Group commit (store.GroupTx): concurrent submissions share one
+	// transaction and one fsync, each in its own savepoint; fn's ctx has no
+	// cancellation (a half-written order is rolled back, never interrupted).
+	err = s.Store.GroupTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := s.Store.InsertOrder(ctx, tx, &o, in.IdempotencyKey); err != nil {
 			return err
 		}
@@ -68,7 +85,16 @@ func (s *Service) Submit(ctx context.Context, u portal.User, in Input) (portal.O
 				}
 			}
 		}
-		return s.advanceOrderTx(ctx, tx, o)
+		var links map[int64]*PreparedLink
+		if prepared != nil {
+			links = make(map[int64]*PreparedLink, len(prepared))
+			for i, p := range prepared {
+				if p != nil {
+					links[o.Recipients[i].ID] = p
+				}
+			}
+		}
+		return s.advanceRecipients(ctx, tx, o.Recipients, map[int64]portal.Order{o.ID: o}, links)
 	})
 	var pe *portal.Error
 	if errors.As(err, &pe) && pe.Key == "order.duplicate" {
@@ -97,19 +123,15 @@ func (s *Service) advanceTx(ctx context.Context, tx *sql.Tx, accountID int64) er
 	if err != nil {
 		return err
 	}
-	return s.advanceRecipients(ctx, tx, open, map[int64]portal.Order{})
-}
-
-// advanceOrderTx advances the recipients of an order just inserted in tx
-// (right after submit). The order in hand is what the database holds, so
-// it is not read back: submit's write transaction stays short.
-func (s *Service) advanceOrderTx(ctx context.Context, tx *sql.Tx, o portal.Order) error {
-	return s.advanceRecipients(ctx, tx, o.Recipients, map[int64]portal.Order{o.ID: o})
+	return s.advanceRecipients(ctx, tx, open, map[int64]portal.Order{}, nil)
 }
 
 // advanceRecipients moves each open recipient to its next status; orders
-// caches the recipients' orders (missing ones are loaded).
-func (s *Service) advanceRecipients(ctx context.Context, tx *sql.Tx, open []portal.Recipient, orders map[int64]portal.Order) error {
+// caches the recipients' orders (missing ones are loaded; Submit passes
+// the order it just inserted, so it is not read back). links holds KeyGen
+// links prepared before the transaction, by recipient ID (may be nil).
+func (s *Service) advanceRecipients(ctx context.Context, tx *sql.Tx, open []portal.Recipient, orders map[int64]portal.Order,
+	links map[int64]*PreparedLink) error {
 	now := s.Clock.Now()
 	var err error
 	orgs := map[int64]portal.Organization{}
@@ -167,6 +189,12 @@ func (s *Service) advanceRecipients(ctx context.Context, tx *sql.Tx, open []port
 		}
 		if next == portal.RecipientAwaitingKeyGen && s.KeyGen != nil {
 			r.Status = next
+			if p := links[r.ID]; p != nil {
+				if err := s.KeyGen.(LinkPreparer).SendPrepared(ctx, tx, r, p); err != nil {
+					return err
+				}
+				continue
+			}
 			if err := s.KeyGen.SendLink(ctx, tx, o, r); err != nil {
 				return err
 			}

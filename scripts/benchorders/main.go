@@ -340,6 +340,10 @@ func run(total, clients, perOrder int, maxDur time.Duration, keygen bool, cpupro
 	fmt.Printf("  errors       %d  (server error log lines: %d)\n", failed.Load(), logErrs)
 	fmt.Printf("  SQLITE_BUSY  %d\n", busy)
 	fmt.Printf("  stored       %d orders, %d recipients\n", stored, storedRecipients)
+	if txs, callers, busy := db.GroupStats(); txs > 0 {
+		fmt.Printf("  group commit %d submissions in %d transactions (%.1f per commit); writer busy %.2f ms per order (%.0f%% of the run)\n",
+			callers, txs, float64(callers)/float64(txs), ms(busy)/float64(callers), 100*busy.Seconds()/elapsed.Seconds())
+	}
 	for what, n := range samples {
 		fmt.Printf("  error x%d: %s\n", n, what)
 	}
