@@ -122,6 +122,64 @@ func (db *DB) BeginIssuance(ctx context.Context, tx *sql.Tx, c *portal.Certifica
 	return err
 }
 
+// BeginIssuances is BeginIssuance for a batch, inside one transaction,
+// with the recipient check folded in: an intent row is recorded only when
+// the recipient is still 'ready' in the certificate's plan period. errs[i]
+// is nil when certs[i] got its row (its ID set), ErrRecipientNotReady or
+// ErrIssuanceInProgress (the statement failed alone; tx goes on). err is a
+// database failure: tx must be rolled back.
+func (db *DB) BeginIssuances(ctx context.Context, tx *sql.Tx, certs []*portal.Certificate, issuerID string) (errs []error, err error) {
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO certificates(account_id, order_id, recipient_id, plan_period, serial, status,
+		emails, profile, issuer_id, created_at)
+		SELECT ?, ?, ?, ?, ?, 'issuing', ?, ?, ?, ? WHERE EXISTS (
+			SELECT 1 FROM recipients WHERE id = ? AND status = 'ready' AND plan_period = ?)`)
+	if err != nil {
+		return nil, err
+	}
+	defer stmt.Close()
+	errs = make([]error, len(certs))
+	now := db.now()
+	for i, c := range certs {
+		c.Status, c.CreatedAt = "issuing", now
+		res, err := stmt.ExecContext(ctx, c.AccountID, c.OrderID, c.RecipientID, c.PlanPeriod, c.Serial,
+			strings.Join(c.Emails, ","), c.Profile, issuerID, fmtTime(now), c.RecipientID, c.PlanPeriod)
+		if isUnique(err) && !strings.Contains(err.Error(), "certificates.serial") {
+			// SQLite undoes only the failed statement (ON CONFLICT ABORT).
+			errs[i] = ErrIssuanceInProgress
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			errs[i] = ErrRecipientNotReady
+			continue
+		}
+		if c.ID, err = res.LastInsertId(); err != nil {
+			return nil, err
+		}
+	}
+	return errs, nil
+}
+
+// InSavepoint runs fn inside a savepoint of tx. When fn fails its changes
+// are undone, tx stays usable, and fnErr is fn's error. err is a failure of
+// the savepoint itself: tx must be rolled back.
+func (db *DB) InSavepoint(ctx context.Context, tx *sql.Tx, fn func() error) (fnErr, err error) {
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT certdesk_item`); err != nil {
+		return nil, err
+	}
+	if fnErr = fn(); fnErr != nil {
+		if _, err := tx.ExecContext(ctx, `ROLLBACK TO certdesk_item`); err != nil {
+			return fnErr, err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `RELEASE certdesk_item`); err != nil {
+		return fnErr, err
+	}
+	return fnErr, nil
+}
+
 // CompleteIssuance stores the signed certificate (status 'issued') and
 // marks its recipient issued with it as the current certificate, inside tx
 // (with the payment and the emails). The row must still be 'issuing' and

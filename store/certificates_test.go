@@ -163,3 +163,95 @@ func TestCRLNumbersGrow(t *testing.T) {
 		t.Errorf("missing CRL: %v", err)
 	}
 }
+
+// BeginIssuances records intents for a batch in one transaction: a
+// recipient that is not ready, or in another plan period, or with a live
+// row, fails alone and the others are recorded.
+func TestBeginIssuancesPerRecipient(t *testing.T) {
+	db, _, o := certTestDB(t)
+	ctx := context.Background()
+	now := db.now()
+	o2 := portal.Order{AccountID: o.AccountID, UserID: o.UserID, Product: portal.ProductIndividual, SignatureHash: portal.SHA256,
+		PeriodStart: now, PeriodEnd: now.AddDate(1, 0, 0), PaymentMethod: portal.PayContract, AmountCents: 100, AgreementVersion: "t", AgreedAt: now,
+		Recipients: []portal.Recipient{
+			{Email: "s1@example.com", CommonName: "s1@example.com", Status: portal.RecipientReady, CSR: "x"},
+			{Email: "s2@example.com", CommonName: "s2@example.com", Status: portal.RecipientAwaitingKeyGen},
+			{Email: "s3@example.com", CommonName: "s3@example.com", Status: portal.RecipientReady, CSR: "x"},
+		}}
+	if err := db.Tx(ctx, func(tx *sql.Tx) error { return db.InsertOrder(ctx, tx, &o2, "") }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := begin(t, db, o, "LIVE", 1); err != nil { // o's recipient already has a live row
+		t.Fatal(err)
+	}
+	cert := func(r portal.Recipient, serial string, period int) *portal.Certificate {
+		return &portal.Certificate{AccountID: o.AccountID, OrderID: r.OrderID, RecipientID: r.ID, PlanPeriod: period, Serial: serial}
+	}
+	certs := []*portal.Certificate{
+		cert(o2.Recipients[0], "B1", 1), // ok
+		cert(o2.Recipients[1], "B2", 1), // not ready
+		cert(o.Recipients[0], "B3", 1),  // live row
+		cert(o2.Recipients[2], "B4", 2), // other plan period
+		cert(o2.Recipients[2], "B5", 1), // ok
+	}
+	var errs []error
+	err := db.Tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		errs, err = db.BeginIssuances(ctx, tx, certs, "ISS")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []error{nil, ErrRecipientNotReady, ErrIssuanceInProgress, ErrRecipientNotReady, nil}
+	for i := range want {
+		if errs[i] != want[i] {
+			t.Errorf("cert %d: %v, want %v", i, errs[i], want[i])
+		}
+	}
+	var n int
+	db.QueryRow(`SELECT COUNT(*) FROM certificates WHERE status = 'issuing' AND serial IN ('B1','B5')`).Scan(&n)
+	if n != 2 || certs[0].ID == 0 || certs[4].ID == 0 {
+		t.Errorf("%d rows recorded, ids %d %d", n, certs[0].ID, certs[4].ID)
+	}
+	db.QueryRow(`SELECT COUNT(*) FROM certificates WHERE serial IN ('B2','B3','B4')`).Scan(&n)
+	if n != 0 {
+		t.Errorf("%d refused rows stored", n)
+	}
+}
+
+// InSavepoint undoes only the failing part of a transaction.
+func TestInSavepoint(t *testing.T) {
+	db, _, o := certTestDB(t)
+	ctx := context.Background()
+	rid := o.Recipients[0].ID
+	boom := portal.Errorf(portal.EConflict, "boom")
+	err := db.Tx(ctx, func(tx *sql.Tx) error {
+		fnErr, err := db.InSavepoint(ctx, tx, func() error {
+			if _, err := db.HoldRecipient(ctx, tx, rid, "undone"); err != nil {
+				return err
+			}
+			return boom
+		})
+		if err != nil || fnErr != boom {
+			t.Fatalf("savepoint: %v %v", fnErr, err)
+		}
+		fnErr, err = db.InSavepoint(ctx, tx, func() error {
+			_, err := tx.ExecContext(ctx, `UPDATE orders SET amount_cents = 7 WHERE id = ?`, o.ID)
+			return err
+		})
+		if err != nil || fnErr != nil {
+			t.Fatalf("savepoint: %v %v", fnErr, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := db.Recipient(ctx, nil, rid)
+	var amount int64
+	db.QueryRow(`SELECT amount_cents FROM orders WHERE id = ?`, o.ID).Scan(&amount)
+	if r.Status != portal.RecipientReady || amount != 7 {
+		t.Errorf("recipient %s (the failed part was kept), amount %d (the good part was lost)", r.Status, amount)
+	}
+}

@@ -23,6 +23,10 @@ package ordering
 //     usage or balance debit); the outbox emails; the order completed when
 //     every recipient is issued.
 //
+// IssueBatch (issue_batch.go) runs these steps for many recipients with
+// ONE intent and ONE completion transaction and signs in parallel between
+// them; Issue is a batch of one.
+//
 // Crash recovery (Recover, run at start and by the scheduler): a row still
 // 'issuing' after StaleAfter (one minute) belongs to an attempt that died
 // between steps 3 and 5. The pipeline cannot know whether the CA key signed
@@ -37,10 +41,8 @@ package ordering
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/x509/pkix"
 	"database/sql"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -68,6 +70,8 @@ type IssueStore interface {
 	EnqueueEmail(ctx context.Context, tx *sql.Tx, e portal.Email) (int64, error)
 
 	BeginIssuance(ctx context.Context, tx *sql.Tx, c *portal.Certificate, issuerID string) error
+	BeginIssuances(ctx context.Context, tx *sql.Tx, certs []*portal.Certificate, issuerID string) ([]error, error)
+	InSavepoint(ctx context.Context, tx *sql.Tx, fn func() error) (fnErr, err error)
 	CompleteIssuance(ctx context.Context, tx *sql.Tx, c portal.Certificate, settledCents int64) error
 	FailIssuance(ctx context.Context, q portal.Querier, id int64, lint []string, failure string) error
 	RevokeUnstored(ctx context.Context, q portal.Querier, id int64, der []byte, failure string) error
@@ -123,6 +127,11 @@ type Pipeline struct {
 	// StaleAfter: an 'issuing' row older than this is an interrupted
 	// attempt (default one minute).
 	StaleAfter time.Duration
+	// Workers sign in parallel in IssueBatch (default GOMAXPROCS).
+	Workers int
+	// BatchSize: IssueReady issues this many recipients per batch
+	// (default DefaultBatchSize).
+	BatchSize int
 }
 
 var _ Issuer = (*Pipeline)(nil)
@@ -180,128 +189,45 @@ type issueData struct {
 	request ca.IssueRequest
 }
 
-// Issue is IssueRecipient with the outcome.
+// Issue is IssueRecipient with the outcome: a batch of one (IssueBatch).
 func (p *Pipeline) Issue(ctx context.Context, recipientID int64) (Outcome, error) {
-	d, out, err := p.load(ctx, recipientID)
-	if err != nil || out != Issued {
-		return out, err
-	}
-	r := d.r
-
-	// CAA issuemail (SBR 4.2.2.1) for the address's domain.
-	if p.CAA != nil {
-		dom := portal.EmailDomain(r.Email)
-		ok, reason, err := p.CAA.CheckCAAIssueMail(ctx, dom)
-		if err != nil {
-			return Skipped, fmt.Errorf("CAA lookup for %s failed, issuance deferred: %w", dom, err)
-		}
-		if !ok {
-			p.log().Warn("issuance prevented by CAA", "recipient_id", r.ID, "domain", dom, "reason", reason)
-			return p.hold(ctx, r.ID, "CAA: "+reason)
-		}
-	}
-
-	// Intent before signing.
-	serial := ca.NewSerial()
-	cert := portal.Certificate{AccountID: r.AccountID, OrderID: r.OrderID, RecipientID: r.ID, PlanPeriod: r.PlanPeriod,
-		Serial: SerialHex(serial), Emails: []string{r.Email}, Profile: ProfileName(d.prod)}
-	errNotReady := errors.New("not ready")
-	err = p.Store.Tx(ctx, func(tx *sql.Tx) error {
-		cur, err := p.Store.Recipient(ctx, tx, r.ID)
-		if err != nil {
-			return err
-		}
-		if cur.Status != portal.RecipientReady || cur.PlanPeriod != r.PlanPeriod {
-			return errNotReady
-		}
-		return p.Store.BeginIssuance(ctx, tx, &cert, p.CA.IssuerID())
-	})
-	switch {
-	case errors.Is(err, errNotReady):
-		return Skipped, nil
-	case isKey(err, "certs.in_progress"):
-		return InProgress, nil
-	case err != nil:
-		return Skipped, err
-	}
-
-	// Sign (lint first, inside Issue).
-	req := d.request
-	req.Serial = serial
-	iss, err := p.CA.Issue(req)
-	if err != nil {
-		return p.signFailed(ctx, cert, err)
-	}
-
-	// Complete in one transaction.
-	cert.DER = iss.DER
-	cert.Subject = SubjectString(iss.Certificate.Subject)
-	cert.Emails = iss.Certificate.EmailAddresses
-	cert.NotBefore, cert.NotAfter = iss.NotBefore, iss.NotAfter
-	sum := sha256.Sum256(iss.DER)
-	cert.FingerprintSHA = hex.EncodeToString(sum[:])
-	err = p.Store.Tx(ctx, func(tx *sql.Tx) error {
-		amount, err := p.amountDue(ctx, tx, d)
-		if err != nil {
-			return err
-		}
-		if err := p.Store.CompleteIssuance(ctx, tx, cert, amount); err != nil {
-			return err
-		}
-		if err := p.Billing.Settle(ctx, tx, r.AccountID, r.OrderID, amount); err != nil {
-			return err
-		}
-		for _, e := range p.issuedEmails(d, cert, iss) {
-			if _, err := p.Store.EnqueueEmail(ctx, tx, e); err != nil {
-				return err
-			}
-		}
-		return p.Store.CompleteOrderIfDone(ctx, tx, r.OrderID)
-	})
-	if err != nil {
-		return p.completionFailed(ctx, d, cert, err)
-	}
-	if p.Mail != nil {
-		p.Mail.Wake()
-	}
-	p.log().Info("certificate issued", "certificate_id", cert.ID, "recipient_id", r.ID, "order_id", r.OrderID,
-		"serial", cert.Serial, "plan_period", cert.PlanPeriod)
-	return Issued, nil
+	r := p.IssueBatch(ctx, []int64{recipientID})[0]
+	return r.Outcome, r.Err
 }
 
-// load reads everything an attempt needs. Outcome Issued means "go on".
-func (p *Pipeline) load(ctx context.Context, recipientID int64) (*issueData, Outcome, error) {
+// load reads everything an attempt needs. Outcome Issued means "go on";
+// a non-empty hold is a refusal: the recipient is to be held with that
+// reason.
+func (p *Pipeline) load(ctx context.Context, recipientID int64) (d *issueData, out Outcome, hold string, err error) {
 	r, err := p.Store.Recipient(ctx, nil, recipientID)
 	if err != nil {
-		return nil, Skipped, err
+		return nil, Skipped, "", err
 	}
 	if r.Status != portal.RecipientReady {
-		return nil, Skipped, nil
+		return nil, Skipped, "", nil
 	}
 	o, err := p.Store.OrderByID(ctx, nil, r.OrderID)
 	if err != nil {
-		return nil, Skipped, err
+		return nil, Skipped, "", err
 	}
 	if o.Status == portal.OrderCancelled {
-		return nil, Skipped, nil
+		return nil, Skipped, "", nil
 	}
-	d := &issueData{r: r, o: o}
+	d = &issueData{r: r, o: o}
 	prod, ok := portal.ProductByID(o.Product)
 	if !ok {
-		out, err := p.hold(ctx, r.ID, "unknown product "+string(o.Product))
-		return nil, out, err
+		return nil, Skipped, "unknown product " + string(o.Product), nil
 	}
 	d.prod = prod
 	if d.user, err = p.Store.UserByID(ctx, o.UserID); err != nil {
-		return nil, Skipped, err
+		return nil, Skipped, "", err
 	}
 	pub, err := ca.ParseCSR([]byte(r.CSR))
 	if err != nil {
 		if portal.ErrorCode(err) == portal.EInternal {
-			return nil, Skipped, err
+			return nil, Skipped, "", err
 		}
-		out, herr := p.hold(ctx, r.ID, portal.ErrorMessage(err))
-		return nil, out, herr
+		return nil, Skipped, portal.ErrorMessage(err), nil
 	}
 	req := ca.IssueRequest{Product: prod, Emails: []string{r.Email}, PublicKey: pub, SignatureHash: o.SignatureHash,
 		PeriodEnd: o.PeriodEnd}
@@ -311,7 +237,7 @@ func (p *Pipeline) load(ctx context.Context, recipientID int64) (*issueData, Out
 	if prod.NeedsOrganization {
 		orgs, err := p.Store.OrgsForAccount(ctx, nil, o.AccountID)
 		if err != nil {
-			return nil, Skipped, err
+			return nil, Skipped, "", err
 		}
 		for i := range orgs {
 			if orgs[i].ID == o.OrganizationID {
@@ -319,14 +245,13 @@ func (p *Pipeline) load(ctx context.Context, recipientID int64) (*issueData, Out
 			}
 		}
 		if d.org == nil {
-			out, err := p.hold(ctx, r.ID, "the order's organization is missing")
-			return nil, out, err
+			return nil, Skipped, "the order's organization is missing", nil
 		}
 		// SBR 4.2.1: the organization's validation must be current when
 		// the certificate is issued; the ordering service moves the
 		// recipient back to "awaiting organization validation".
 		if !d.org.Current(p.now()) {
-			return nil, Skipped, fmt.Errorf("organization %d validation is not current; issuance deferred", d.org.ID)
+			return nil, Skipped, "", fmt.Errorf("organization %d validation is not current; issuance deferred", d.org.ID)
 		}
 		if prod.OrgInSubject {
 			req.OrgName, req.OrgCountry = d.org.LegalName, strings.ToUpper(strings.TrimSpace(d.org.Country))
@@ -334,7 +259,7 @@ func (p *Pipeline) load(ctx context.Context, recipientID int64) (*issueData, Out
 		}
 	}
 	d.request = req
-	return d, Issued, nil
+	return d, Issued, "", nil
 }
 
 var orgIDForm = regexp.MustCompile(`^(?:[A-Z]{3}[A-Z]{2}(?:\+[A-Z0-9]{1,3})?-.+|GOV[A-Z]{2}(?:\+[A-Z0-9]{1,3})?|INTXG)$`)
@@ -779,24 +704,42 @@ func (p *Pipeline) RecoverBefore(ctx context.Context, t time.Time) (int, error) 
 }
 
 // IssueReady tries every ready recipient of a pending order once (the
-// scheduler's sweep). Errors are logged; it returns how many it issued.
+// scheduler's sweep), in batches of BatchSize (IssueBatch). Errors are
+// logged; it returns how many it issued.
 func (p *Pipeline) IssueReady(ctx context.Context) int {
 	open, err := p.Store.OpenRecipients(ctx, nil, 0)
 	if err != nil {
 		p.log().Error("list ready recipients", "err", err)
 		return 0
 	}
-	n := 0
+	var ready []int64
 	for _, r := range open {
-		if r.Status != portal.RecipientReady || ctx.Err() != nil {
-			continue
+		if r.Status == portal.RecipientReady {
+			ready = append(ready, r.ID)
 		}
-		out, err := p.Issue(ctx, r.ID)
-		if err != nil {
-			p.log().Warn("issuance deferred", "recipient_id", r.ID, "err", err.Error())
-		}
-		if out == Issued {
-			n++
+	}
+	return p.IssueRecipients(ctx, ready)
+}
+
+// IssueRecipients issues the given recipients in batches of BatchSize
+// (IssueBatch); recipients that are not ready are skipped. Errors are
+// logged; it returns how many it issued.
+func (p *Pipeline) IssueRecipients(ctx context.Context, ids []int64) int {
+	size := p.BatchSize
+	if size <= 0 {
+		size = DefaultBatchSize
+	}
+	n := 0
+	for len(ids) > 0 && ctx.Err() == nil {
+		chunk := ids[:min(size, len(ids))]
+		ids = ids[len(chunk):]
+		for _, r := range p.IssueBatch(ctx, chunk) {
+			if r.Err != nil {
+				p.log().Warn("issuance deferred", "recipient_id", r.RecipientID, "err", r.Err.Error())
+			}
+			if r.Outcome == Issued {
+				n++
+			}
 		}
 	}
 	return n
