@@ -212,6 +212,9 @@ func TestPKCS7Chain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if quick, err := is.PKCS7(); err != nil || !bytes.Equal(quick, p7) {
+		t.Fatalf("Issued.PKCS7 differs from PKCS7Chain: %v", err)
+	}
 	if _, err := PKCS7Chain([]byte("junk")); err == nil {
 		t.Fatal("junk accepted")
 	}

@@ -38,11 +38,24 @@ func PKCS7Chain(ders ...[]byte) ([]byte, error) {
 	if len(ders) == 0 {
 		return nil, errors.New("ca: PKCS7Chain needs at least one certificate")
 	}
-	var certs []byte
 	for i, d := range ders {
 		if _, err := x509.ParseCertificate(d); err != nil {
 			return nil, fmt.Errorf("ca: PKCS7Chain: certificate %d: %w", i, err)
 		}
+	}
+	return pkcs7Certs(ders)
+}
+
+// PKCS7 is the certificate and its chain as a degenerate PKCS#7
+// SignedData (PKCS7Chain), without parsing them again: Issue parsed the
+// certificate and the CA's certificates were parsed when it was loaded.
+func (is *Issued) PKCS7() ([]byte, error) {
+	return pkcs7Certs(append([][]byte{is.DER}, is.Chain...))
+}
+
+func pkcs7Certs(ders [][]byte) ([]byte, error) {
+	var certs []byte
+	for _, d := range ders {
 		certs = append(certs, d...)
 	}
 	emptySet := asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSet, IsCompound: true, Bytes: []byte{}}

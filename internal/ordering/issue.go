@@ -51,6 +51,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"certdesk/internal/ca"
@@ -419,7 +421,7 @@ func (p *Pipeline) issuedEmails(d *issueData, cert portal.Certificate, iss *ca.I
 		e.To, e.Kind = d.r.Email, KindCertIssued
 		base := attachmentBase(d.r.Email)
 		e.Attachments = []portal.Attachment{{Filename: base + ".pem", ContentType: "application/x-pem-file", Data: pemCert(cert.DER)}}
-		if p7, err := ca.PKCS7Chain(append([][]byte{cert.DER}, iss.Chain...)...); err == nil {
+		if p7, err := iss.PKCS7(); err == nil {
 			e.Attachments = append(e.Attachments, portal.Attachment{Filename: base + ".p7b", ContentType: "application/pkcs7-mime", Data: p7})
 		}
 		out = append(out, e)
@@ -722,25 +724,35 @@ func (p *Pipeline) IssueReady(ctx context.Context) int {
 }
 
 // IssueRecipients issues the given recipients in batches of BatchSize
-// (IssueBatch); recipients that are not ready are skipped. Errors are
-// logged; it returns how many it issued.
+// (IssueBatch); recipients that are not ready are skipped. Two batches are
+// in flight at a time, so one batch's transactions (serial, mostly
+// waiting for fsync) overlap the other's signing. Errors are logged; it
+// returns how many it issued.
 func (p *Pipeline) IssueRecipients(ctx context.Context, ids []int64) int {
 	size := p.BatchSize
 	if size <= 0 {
 		size = DefaultBatchSize
 	}
-	n := 0
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	inFlight := make(chan struct{}, 2)
 	for len(ids) > 0 && ctx.Err() == nil {
 		chunk := ids[:min(size, len(ids))]
 		ids = ids[len(chunk):]
-		for _, r := range p.IssueBatch(ctx, chunk) {
-			if r.Err != nil {
-				p.log().Warn("issuance deferred", "recipient_id", r.RecipientID, "err", r.Err.Error())
+		inFlight <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-inFlight; wg.Done() }()
+			for _, r := range p.IssueBatch(ctx, chunk) {
+				if r.Err != nil {
+					p.log().Warn("issuance deferred", "recipient_id", r.RecipientID, "err", r.Err.Error())
+				}
+				if r.Outcome == Issued {
+					n.Add(1)
+				}
 			}
-			if r.Outcome == Issued {
-				n++
-			}
-		}
+		}()
 	}
-	return n
+	wg.Wait()
+	return int(n.Load())
 }

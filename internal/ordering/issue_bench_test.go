@@ -9,10 +9,14 @@ import (
 	"crypto/x509/pkix"
 	"database/sql"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"certdesk/internal/ca"
@@ -29,7 +33,16 @@ import (
 // settle, two emails with attachments, order completion) on a SQLite file
 // with synchronous=FULL. Raw is CreateCertificate of the same leaf.
 //
-//	go test ./internal/ordering/ -run '^$' -bench 'Issuance' -benchtime 200x
+//	pipeline-serial    Issue, one recipient after the other (two transactions each)
+//	pipeline-batch     IssueRecipients: batches of 64, one intent and one completion
+//	                   transaction per batch, lint and sign on GOMAXPROCS workers
+//	raw-serial         CreateCertificate in one goroutine
+//	raw-parallel       CreateCertificate on GOMAXPROCS goroutines
+//
+// Compare pipeline-serial with raw-serial and pipeline-batch (parallel)
+// with raw-parallel only. The ratios of one run are logged at the end.
+//
+//	go test ./internal/ordering/ -run '^$' -bench 'Issuance' -benchtime 300x
 func BenchmarkIssuance(b *testing.B) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -45,68 +58,129 @@ func BenchmarkIssuance(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Run("pipeline/"+kind+"-issuer", func(b *testing.B) {
-			ctx := context.Background()
-			// CERTDESK_BENCH_DB_DIR puts the database elsewhere (e.g. a
-			// tmpfs, to see the cost without fsync).
-			dbDir := b.TempDir()
-			if d := os.Getenv("CERTDESK_BENCH_DB_DIR"); d != "" {
-				dbDir, _ = os.MkdirTemp(d, "bench-")
-				defer os.RemoveAll(dbDir)
-			}
-			db, err := store.Open(ctx, filepath.Join(dbDir, "b.db"), clock)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer db.Close()
-			a, _ := db.CreateAccount(ctx, "Bench")
-			u, _ := db.CreateUser(ctx, portal.User{AccountID: a.ID, Email: "req@example.com", Name: "R", Role: portal.RoleUser, PasswordHash: "x"})
-			p := &ordering.Pipeline{Store: db, CA: auth, Billing: &fakeSettler{}, Clock: clock, BaseURL: "http://127.0.0.1:8080",
-				Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-			ids := make([]int64, b.N)
-			now := clock.Now()
-			err = db.Tx(ctx, func(tx *sql.Tx) error {
-				for i := range ids {
-					o := portal.Order{AccountID: a.ID, UserID: u.ID, Product: portal.ProductIndividual, SignatureHash: portal.SHA256,
-						PeriodStart: now, PeriodEnd: now.AddDate(1, 0, 0), PaymentMethod: portal.PayContract, AmountCents: 1000,
-						AgreementVersion: "b", AgreedAt: now, Recipients: []portal.Recipient{{Email: "jane@example.com",
-							CommonName: "jane@example.com", Status: portal.RecipientReady, CSR: csr}}}
-					if err := db.InsertOrder(ctx, tx, &o, ""); err != nil {
-						return err
+		rate := map[string]float64{}
+		pipeline := func(name string, run func(ctx context.Context, p *ordering.Pipeline, ids []int64)) {
+			b.Run(name+"/"+kind+"-issuer", func(b *testing.B) {
+				ctx := context.Background()
+				p, ids := benchPipeline(b, auth, clock, csr)
+				b.ResetTimer()
+				run(ctx, p, ids)
+				b.StopTimer()
+				for _, id := range ids {
+					if st := recipientStatus(b, p, id); st != portal.RecipientIssued {
+						b.Fatalf("recipient %d is %s", id, st)
 					}
-					ids[i] = o.Recipients[0].ID
 				}
-				return nil
+				rate[name] = float64(b.N) / b.Elapsed().Seconds()
+				b.ReportMetric(rate[name], "certs/s")
 			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ResetTimer()
+		}
+		pipeline("pipeline-serial", func(ctx context.Context, p *ordering.Pipeline, ids []int64) {
 			for _, id := range ids {
 				if out, err := p.Issue(ctx, id); err != nil || out != ordering.Issued {
 					b.Fatalf("issue: %v %v", out, err)
 				}
 			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "certs/s")
 		})
-		b.Run("raw/"+kind+"-issuer", func(b *testing.B) {
-			signer := loadIssuingKey(b, dir)
-			issued, err := auth.Issue(ca.IssueRequest{Product: mustProduct(b, portal.ProductIndividual), Emails: []string{"jane@example.com"},
-				PublicKey: key.Public()})
-			if err != nil {
-				b.Fatal(err)
+		pipeline("pipeline-batch", func(ctx context.Context, p *ordering.Pipeline, ids []int64) {
+			if n := p.IssueRecipients(ctx, ids); n != len(ids) {
+				b.Fatalf("issued %d of %d", n, len(ids))
 			}
-			tmpl := issued.Certificate
-			b.ResetTimer()
+		})
+		signer := loadIssuingKey(b, dir)
+		issued, err := auth.Issue(ca.IssueRequest{Product: mustProduct(b, portal.ProductIndividual), Emails: []string{"jane@example.com"},
+			PublicKey: key.Public()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run("raw-serial/"+kind+"-issuer", func(b *testing.B) {
+			tmpl := *issued.Certificate
 			for i := 0; i < b.N; i++ {
 				tmpl.SerialNumber = ca.NewSerial()
-				if _, err := x509.CreateCertificate(rand.Reader, tmpl, auth.IssuingCert(), key.Public(), signer); err != nil {
+				if _, err := x509.CreateCertificate(rand.Reader, &tmpl, auth.IssuingCert(), key.Public(), signer); err != nil {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "certs/s")
+			rate["raw-serial"] = float64(b.N) / b.Elapsed().Seconds()
+			b.ReportMetric(rate["raw-serial"], "certs/s")
 		})
+		b.Run("raw-parallel/"+kind+"-issuer", func(b *testing.B) {
+			workers := runtime.GOMAXPROCS(0)
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			for w := 0; w < workers; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					tmpl := *issued.Certificate
+					for next.Add(1) <= int64(b.N) {
+						tmpl.SerialNumber = ca.NewSerial()
+						if _, err := x509.CreateCertificate(rand.Reader, &tmpl, auth.IssuingCert(), key.Public(), signer); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			rate["raw-parallel"] = float64(b.N) / b.Elapsed().Seconds()
+			b.ReportMetric(rate["raw-parallel"], "certs/s")
+		})
+		if rate["raw-serial"] > 0 && rate["raw-parallel"] > 0 {
+			fmt.Printf("# %s issuer, GOMAXPROCS %d: pipeline-serial %.0f/s = %.0f%% of raw-serial %.0f/s; pipeline-batch %.0f/s = %.0f%% of raw-parallel %.0f/s\n",
+				kind, runtime.GOMAXPROCS(0), rate["pipeline-serial"], 100*rate["pipeline-serial"]/rate["raw-serial"], rate["raw-serial"],
+				rate["pipeline-batch"], 100*rate["pipeline-batch"]/rate["raw-parallel"], rate["raw-parallel"])
+		}
 	}
+}
+
+// benchPipeline makes a database (synchronous=FULL, in a temporary
+// directory on disk unless CERTDESK_BENCH_DB_DIR names another place, e.g.
+// a tmpfs to see the cost without fsync) with b.N ready recipients, one
+// order each.
+func benchPipeline(b *testing.B, auth *ca.Authority, clock portal.Clock, csr string) (*ordering.Pipeline, []int64) {
+	ctx := context.Background()
+	dbDir := b.TempDir()
+	if d := os.Getenv("CERTDESK_BENCH_DB_DIR"); d != "" {
+		dbDir, _ = os.MkdirTemp(d, "bench-")
+		b.Cleanup(func() { os.RemoveAll(dbDir) })
+	}
+	db, err := store.Open(ctx, filepath.Join(dbDir, "b.db"), clock)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	a, _ := db.CreateAccount(ctx, "Bench")
+	u, _ := db.CreateUser(ctx, portal.User{AccountID: a.ID, Email: "req@example.com", Name: "R", Role: portal.RoleUser, PasswordHash: "x"})
+	p := &ordering.Pipeline{Store: db, CA: auth, Billing: &fakeSettler{}, Clock: clock, BaseURL: "http://127.0.0.1:8080",
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ids := make([]int64, b.N)
+	now := clock.Now()
+	err = db.Tx(ctx, func(tx *sql.Tx) error {
+		for i := range ids {
+			o := portal.Order{AccountID: a.ID, UserID: u.ID, Product: portal.ProductIndividual, SignatureHash: portal.SHA256,
+				PeriodStart: now, PeriodEnd: now.AddDate(1, 0, 0), PaymentMethod: portal.PayContract, AmountCents: 1000,
+				AgreementVersion: "b", AgreedAt: now, Recipients: []portal.Recipient{{Email: "jane@example.com",
+					CommonName: "jane@example.com", Status: portal.RecipientReady, CSR: csr}}}
+			if err := db.InsertOrder(ctx, tx, &o, ""); err != nil {
+				return err
+			}
+			ids[i] = o.Recipients[0].ID
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p, ids
+}
+
+func recipientStatus(b *testing.B, p *ordering.Pipeline, id int64) portal.RecipientStatus {
+	r, err := p.Store.Recipient(context.Background(), nil, id)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return r.Status
 }
 
 func mustProduct(b *testing.B, id portal.ProductID) portal.Product {
