@@ -156,9 +156,10 @@ func (db *DB) OrderLedger(ctx context.Context, q billing.Querier, accountID, ord
 	return scanLedger(rows)
 }
 
-// LedgerSums sums an account's ledger by method and kind.
+// LedgerSums is an account's ledger summed by method and kind, read from
+// the running totals the ledger's insert trigger keeps (migration 0045).
 func (db *DB) LedgerSums(ctx context.Context, q billing.Querier, accountID int64) (map[billing.SumKey]int64, error) {
-	rows, err := db.billingQ(q).QueryContext(ctx, `SELECT method, kind, SUM(amount_cents) FROM billing_ledger WHERE account_id = ? GROUP BY method, kind`, accountID)
+	rows, err := db.billingQ(q).QueryContext(ctx, `SELECT method, kind, amount_cents FROM billing_ledger_totals WHERE account_id = ?`, accountID)
 	if err != nil {
 		return nil, err
 	}

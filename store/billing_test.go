@@ -172,3 +172,62 @@ func TestLedgerScopedToAccount(t *testing.T) {
 		t.Fatalf("account b sums %+v", sums)
 	}
 }
+
+// The running totals LedgerSums reads equal the ledger summed row by row,
+// per account, after entries of every kind on two accounts; a failed insert
+// (another account's order) adds nothing; the ledger cannot be edited.
+func TestLedgerTotalsEqualTheLedger(t *testing.T) {
+	db, _ := openBillingDB(t)
+	ctx := context.Background()
+	a, ua := billingAccount(t, db, "A", "a@example.com")
+	b, ub := billingAccount(t, db, "B", "b@example.com")
+	oa, ob := billingOrder(t, db, a.ID, ua.ID), billingOrder(t, db, b.ID, ub.ID)
+	kinds := []billing.Kind{billing.KindAuthorize, billing.KindCapture, billing.KindRelease, billing.KindCommit, billing.KindUsage,
+		billing.KindHold, billing.KindDebit, billing.KindDeposit}
+	methods := []portal.PaymentMethod{portal.PayCard, portal.PayContract, portal.PayBalance}
+	for i := 0; i < 90; i++ {
+		acct, order := a.ID, oa
+		if i%3 == 0 {
+			acct, order = b.ID, ob
+		}
+		e := billing.LedgerEntry{AccountID: acct, OrderID: order, Kind: kinds[i%len(kinds)], Method: methods[i%len(methods)], AmountCents: int64(100 + i*7)}
+		if _, err := db.AddLedgerEntry(ctx, nil, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.AddLedgerEntry(ctx, nil, billing.LedgerEntry{AccountID: a.ID, OrderID: ob, Kind: billing.KindDebit, Method: portal.PayBalance, AmountCents: 1_000_000}); err == nil {
+		t.Fatal("an entry on another account's order was accepted")
+	}
+	for _, acct := range []int64{a.ID, b.ID} {
+		got, err := db.LedgerSums(ctx, nil, acct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := db.Query(`SELECT method, kind, SUM(amount_cents) FROM billing_ledger WHERE account_id = ? GROUP BY method, kind`, acct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[billing.SumKey]int64{}
+		for rows.Next() {
+			var m, k string
+			var sum int64
+			rows.Scan(&m, &k, &sum)
+			want[billing.SumKey{Method: portal.PaymentMethod(m), Kind: billing.Kind(k)}] = sum
+		}
+		rows.Close()
+		if len(want) == 0 || len(got) != len(want) {
+			t.Fatalf("account %d: %d totals, want %d", acct, len(got), len(want))
+		}
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("account %d %v: total %d, ledger sum %d", acct, k, got[k], v)
+			}
+		}
+	}
+	if _, err := db.Exec(`UPDATE billing_ledger SET amount_cents = 1`); err == nil {
+		t.Error("the ledger was updated")
+	}
+	if _, err := db.Exec(`DELETE FROM billing_ledger`); err == nil {
+		t.Error("the ledger was deleted")
+	}
+}

@@ -120,7 +120,7 @@ func (db *DB) runGroup(batch []*groupReq) {
 			return
 		}
 	}
-	tx, err := db.BeginTx(ctx, nil)
+	tx, err := db.beginWrite(ctx)
 	if err != nil {
 		fail(err)
 		return
@@ -156,6 +156,7 @@ func (db *DB) runGroup(batch []*groupReq) {
 	if err := tx.Commit(); err != nil {
 		fail(err)
 	}
+	db.writes.Add(1)
 }
 
 func callGroupFn(r *groupReq, tx *sql.Tx) (err error, p any) {

@@ -16,7 +16,7 @@ func openTestDB(t *testing.T) *DB {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	db.SetMaxOpenConns(1) // every call on the one connection and its cache
+	db.SetMaxOpenConns(2) // the write connection and one more: every call on a known connection
 	return db
 }
 
