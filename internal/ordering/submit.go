@@ -103,7 +103,14 @@ func (s *Service) Submit(ctx context.Context, u portal.User, in Input) (portal.O
 	if err != nil {
 		return portal.Order{}, err
 	}
-	s.issueReadyOf(ctx, o.ID)
+	// Only a recipient with a CSR can be ready to issue now; the others
+	// wait for a validation or for KeyGen.
+	for _, r := range o.Recipients {
+		if r.CSR != "" {
+			s.issueReadyOf(ctx, o.ID)
+			break
+		}
+	}
 	return s.Store.Order(ctx, nil, u.AccountID, o.ID)
 }
 
