@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	zx509 "github.com/zmap/zcrypto/x509"
+	"github.com/zmap/zlint/v3"
 
 	"certdesk/internal/portal"
 )
@@ -54,7 +55,29 @@ func BenchmarkRawCreateCertificate(b *testing.B) {
 	}
 }
 
-// BenchmarkLintOnly is the zlint run alone on a finished certificate.
+// BenchmarkLintOnly is the zlint run alone on a finished certificate
+// (lintDER); BenchmarkLintZlintEx is zlint.LintCertificateEx with the same
+// registry on the same certificate, which lintDER replaced.
+func BenchmarkLintZlintEx(b *testing.B) {
+	a := testCA(b, KeyP256)
+	is, err := a.Issue(requestFor(mustProduct(b, portal.ProductBusiness), subscriberKeys()["rsa2048"].Public()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg, err := lintRegistry()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		zc, err := zx509.ParseCertificate(is.DER)
+		if err != nil {
+			b.Fatal(err)
+		}
+		zlint.LintCertificateEx(zc, reg)
+	}
+}
+
 func BenchmarkLintOnly(b *testing.B) {
 	a := testCA(b, KeyP256)
 	is, err := a.Issue(requestFor(mustProduct(b, portal.ProductBusiness), subscriberKeys()["rsa2048"].Public()))
