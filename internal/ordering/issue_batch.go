@@ -215,7 +215,14 @@ func (p *Pipeline) IssueBatch(ctx context.Context, recipientIDs []int64) []Batch
 					}
 					continue
 				}
-				fnErr, err := p.Store.InSavepoint(ctx, tx, func() error { return p.complete(ctx, tx, it) })
+				var fnErr, err error
+				if len(signing) == 1 {
+					// Alone in the transaction: a failure rolls all of it
+					// back (handled below), no savepoint needed.
+					err = p.complete(ctx, tx, it)
+				} else {
+					fnErr, err = p.Store.InSavepoint(ctx, tx, func() error { return p.complete(ctx, tx, it) })
+				}
 				if err != nil {
 					return err
 				}
