@@ -423,12 +423,13 @@ func TestKeyGenBench(t *testing.T) {
 
 	// Side by side on the first link's page, before its own flow starts:
 	// the page's path (WebCrypto key + Go CSR), WebCrypto generateKey
-	// alone, the pure-Go key + CSR, and the same-key split.
+	// alone, and the same-key split. (The module has no pure-Go key
+	// generation any more: docs/keygen-notes.md.)
 	page, _ := harness.NewPage(t, srv)
 	issDo(t, page, "init script", page.AddInitScript(playwright.Script{Content: playwright.String(kgTimingScript)}))
 	harness.Goto(t, page, links[0])
 	kgWaitReady(t, page)
-	var viaModule, webCrypto, pureGo, ratio, goPart []float64
+	var viaModule, webCrypto, ratio, goPart []float64
 	call := func(fn string) any {
 		v, err := page.Evaluate(`(fn) => window.certdeskKeyGenBench[fn]()`, fn)
 		issDo(t, page, fn, err)
@@ -449,7 +450,7 @@ func TestKeyGenBench(t *testing.T) {
 		call("webCryptoGenerateOnly")
 	}
 	for i := 0; i < n; i++ {
-		order := []string{"webCryptoKeyCSR", "webCryptoGenerateOnly", "goKeyCSR", "webCryptoKeyCSRSplit"}
+		order := []string{"webCryptoKeyCSR", "webCryptoGenerateOnly", "webCryptoKeyCSRSplit"}
 		for j := range order {
 			fn := order[(i+j)%len(order)]
 			v := call(fn)
@@ -458,8 +459,6 @@ func TestKeyGenBench(t *testing.T) {
 				viaModule = append(viaModule, num(v))
 			case "webCryptoGenerateOnly":
 				webCrypto = append(webCrypto, num(v))
-			case "goKeyCSR":
-				pureGo = append(pureGo, num(v))
 			case "webCryptoKeyCSRSplit":
 				m := v.(map[string]any)
 				ratio = append(ratio, num(m["total"])/num(m["generate"]))
@@ -470,7 +469,7 @@ func TestKeyGenBench(t *testing.T) {
 
 	// The real flow on every link, each in a fresh page: page ready, click
 	// to CSR sent, click to certificate back, Download click to .p12.
-	var ready, clickCSR, clickCert, packP12, clickP12 []float64
+	var ready, clickCSR, clickCert, packP12, clickP12, wasmStart, wasmEnd, compiled, htmlEnd []float64
 	for i, link := range links {
 		p, _ := harness.NewPage(t, srv)
 		issDo(t, p, "init script", p.AddInitScript(playwright.Script{Content: playwright.String(kgTimingScript)}))
@@ -484,6 +483,13 @@ func TestKeyGenBench(t *testing.T) {
 		issDo(t, p, "timings", err)
 		m := v.(map[string]any)
 		ready = append(ready, num(m["ready"]))
+		v, err = p.Evaluate(kgProbeScript)
+		issDo(t, p, "probe", err)
+		pm := v.(map[string]any)
+		htmlEnd = append(htmlEnd, num(pm["respEnd"]))
+		wasmStart = append(wasmStart, num(pm["keygen.wasm:start"]))
+		wasmEnd = append(wasmEnd, num(pm["keygen.wasm:end"]))
+		compiled = append(compiled, num(pm["kg-instantiated"]))
 		clickCSR = append(clickCSR, num(m["csr"])-num(m["click"]))
 		clickCert = append(clickCert, num(m["cert"])-num(m["click"]))
 		packP12 = append(packP12, num(m["p12"])-num(m["pack"]))
@@ -504,10 +510,13 @@ func TestKeyGenBench(t *testing.T) {
 	fmt.Fprintf(&b, "%-58s | %5s | %8s | %8s | %8s | %8s\n", "measure (ms unless noted)", "n", "median", "p25", "p75", "min")
 	row("CSR ready: WebCrypto key + Go CSR (module, page's path)", viaModule, "")
 	row("WebCrypto generateKey RSA-2048 alone", webCrypto, "")
-	row("CSR ready: pure-Go key + CSR (fallback)", pureGo, "")
 	row("same key: CSR ready / generateKey (ratio)", ratio, "x")
-	row("same key: after the key (SPKI export, request info, WebCrypto signature, CSR)", goPart, "")
+	row("same key: after the key (SPKI export, Go request info, sign, verify, Go CSR)", goPart, "")
 	row("page ready (navigation start to module ready)", ready, "")
+	row("  of which: HTML received", htmlEnd, "")
+	row("  module fetch started", wasmStart, "")
+	row("  module fetched (compressed bytes in)", wasmEnd, "")
+	row("  module compiled and instantiated", compiled, "")
 	row("real click on Generate to CSR sent", clickCSR, "")
 	row("real click on Generate to certificate back", clickCert, "")
 	row("real click on Download to .p12 ready", packP12, "")
@@ -585,4 +594,79 @@ func kgAPIOrder(t *testing.T, srv *harness.Server, key string, emails []string) 
 	}
 	do("POST", "/api/v1/order/certificate/secure_email_sponsor", map[string]any{"certificates": certs,
 		"organization": map[string]any{"id": orgID}, "validity_years": 1, "payment_method": "contract"})
+}
+
+// kgProbeScript reads, after the module is ready, where the page-ready time
+// went: the navigation's own timings, every resource's fetch, and the marks
+// static/js/keygen.js sets (kg-script, kg-instantiate, kg-instantiated,
+// kg-ready).
+const kgProbeScript = `() => {
+  const nav = performance.getEntriesByType('navigation')[0] || {};
+  const out = {reqStart: nav.requestStart, respStart: nav.responseStart, respEnd: nav.responseEnd,
+    dcl: nav.domContentLoadedEventStart, ready: (window.__kg || {}).ready};
+  for (const r of performance.getEntriesByType('resource')) {
+    const n = r.name.split('/').pop().replace(/\.[0-9a-f]{16}\./, '.');
+    out[n + ':start'] = r.startTime; out[n + ':respStart'] = r.responseStart; out[n + ':end'] = r.responseEnd;
+  }
+  for (const m of performance.getEntriesByType('mark')) out[m.name] = m.startTime;
+  return out;
+}`
+
+// TestKeyGenReadyProbe loads one KeyGen link's page N times, each in a
+// fresh browser context (no cache), and prints where the time from
+// navigation start to certdeskKeyGenReady goes (medians, ms):
+//
+//	CERTDESK_KEYGEN_READY=1 [CERTDESK_KEYGEN_BENCH_N=20] go test ./e2e -run '^TestKeyGenReadyProbe$' -count=1 -v
+func TestKeyGenReadyProbe(t *testing.T) {
+	if os.Getenv("CERTDESK_KEYGEN_READY") == "" {
+		t.Skip("benchmark: set CERTDESK_KEYGEN_READY=1")
+	}
+	n := 20
+	if v, err := strconv.Atoi(os.Getenv("CERTDESK_KEYGEN_BENCH_N")); err == nil && v > 0 {
+		n = v
+	}
+	srv := harness.StartServer(t, harness.ServerOptions{Env: []string{"CERTDESK_DNS_RESOLVER=" + issEmptyDNS(t)}})
+	kgRequireWired(t, srv)
+	kgAPIOrder(t, srv, kgAPIKey(t, srv), []string{"probe@example.com"})
+	link := kgLink(t, srv, "probe@example.com")
+	cols := map[string][]float64{}
+	var names []string
+	for i := 0; i < n+1; i++ {
+		p, _ := harness.NewPage(t, srv)
+		issDo(t, p, "init script", p.AddInitScript(playwright.Script{Content: playwright.String(kgTimingScript)}))
+		harness.Goto(t, p, link)
+		kgWaitReady(t, p)
+		v, err := p.Evaluate(kgProbeScript)
+		issDo(t, p, "probe", err)
+		_ = p.Context().Close()
+		if i == 0 {
+			continue // the first load also starts the browser's network service
+		}
+		for k, x := range v.(map[string]any) {
+			f, ok := x.(float64)
+			if !ok {
+				if n, ok := x.(int); ok {
+					f = float64(n)
+				} else {
+					continue
+				}
+			}
+			if _, seen := cols[k]; !seen {
+				names = append(names, k)
+			}
+			cols[k] = append(cols[k], f)
+		}
+	}
+	sort.Slice(names, func(i, j int) bool { return kgSummarize(cols[names[i]]).Median < kgSummarize(cols[names[j]]).Median })
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nKeyGen page ready, %d fresh loads of one link (ms after navigation start)\n", n)
+	fmt.Fprintf(&b, "%-34s | %8s | %8s | %8s | %8s | %8s\n", "event", "median", "p25", "p75", "min", "max")
+	for _, k := range names {
+		s := kgSummarize(cols[k])
+		fmt.Fprintf(&b, "%-34s | %8.1f | %8.1f | %8.1f | %8.1f | %8.1f\n", k, s.Median, s.P25, s.P75, s.Min, s.X)
+	}
+	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
+		fmt.Fprintf(&b, "load average at the end: %s", la)
+	}
+	fmt.Print(b.String())
 }

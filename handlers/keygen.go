@@ -346,5 +346,8 @@ func (s *Server) keygenWasm(c echo.Context) error {
 	if match := c.Request().Header.Get("If-None-Match"); match != "" && strings.Contains(match, etag) {
 		return c.NoContent(http.StatusNotModified)
 	}
+	// The bytes are in memory: say how many, so the response is not sent
+	// chunked and the browser knows the size up front.
+	h.Set(echo.HeaderContentLength, strconv.Itoa(len(body)))
 	return c.Blob(http.StatusOK, "application/wasm", body)
 }

@@ -4,24 +4,31 @@
 // certdesk/wasm/keygen. It makes the recipient's RSA key and CSR in the page
 // and later packages the PKCS#12, so the private key never leaves the browser.
 //
-// It sets window.certdeskKeyGen with functions that return Promises:
+// The browser's WebCrypto makes the key pair and signs the request; the
+// module builds the request and the PKCS#12. It sets window.certdeskKeyGen
+// with functions that return Promises (all bytes are DER in Uint8Arrays; the
+// page does the PEM armour):
 //
-//	generate(email)                          -> CSR PEM string (pure Go key)
-//	generateFromPKCS8(email, pkcs8Uint8Array) -> CSR PEM string (WebCrypto key;
-//	                                            the array is wiped after import)
-//	csrInfo(email, spkiUint8Array)           -> Uint8Array to sign (WebCrypto signs it)
-//	csrAssemble(signatureUint8Array)         -> CSR PEM string (signature checked)
-//	importKey(pkcs8Uint8Array)               -> the WebCrypto key for pack (wiped after import)
-//	pack(certPEM, chainPEMArray, password, mode) -> Uint8Array (.p12); the key is
-//	                                            zeroed and dropped on success
-//	drop()                                   -> undefined; zeroes and drops the key
+//	csrInfo(email, spkiUint8Array)      -> Uint8Array: CertificationRequestInfo to sign
+//	csrAssemble(signatureUint8Array)    -> Uint8Array: the CSR (the page has
+//	                                       WebCrypto verify the signature first)
+//	importKey(pkcs8Uint8Array)          -> undefined; the key for pack (the array
+//	                                       is wiped; it must be the key of csrInfo's SPKI)
+//	pack(leafDER, chainDERArray, password, mode) -> Uint8Array (.p12); the key is
+//	                                       zeroed and dropped on success
+//	drop()                              -> undefined; zeroes and drops the key
+//
+// There is no pure-Go key generation: crypto/rsa's key generation and
+// signing would add 36 kB (brotli) to the module for browsers without
+// WebCrypto, which the page instead tells to use a current browser over
+// https (docs/keygen-notes.md).
 //
 // and certdeskKeyGen.ready = true, then fires "certdeskKeyGenReady" on window.
 // A rejected Promise carries an Error whose `code` is one of the strings in
 // errorCode, for the page to show a translated message. Key material is never
 // logged and never handed to JavaScript.
 //
-// Build: GOOS=js GOARCH=wasm go build -trimpath -ldflags="-s -w" -o static/keygen.wasm ./wasm
+// Build: scripts/wasm.sh (GOOS=js GOARCH=wasm, flags in docs/keygen-notes.md).
 package main
 
 import (
@@ -107,66 +114,23 @@ func promise(fn func() (any, error)) js.Value {
 
 func isString(v js.Value) bool { return v.Type() == js.TypeString }
 
-func generate(this js.Value, args []js.Value) any {
-	if len(args) < 1 || !isString(args[0]) {
-		return promise(func() (any, error) { return nil, errArgs })
-	}
-	email := args[0].String()
-	return promise(func() (any, error) {
-		k, err := keygen.GenerateRSA2048()
-		if err != nil {
-			return nil, err
-		}
-		csr, err := keygen.CSR(k, email)
-		if err != nil {
-			keygen.Zero(k)
-			return nil, err
-		}
-		setKey(k)
-		return string(csr), nil
-	})
-}
-
-func generateFromPKCS8(this js.Value, args []js.Value) any {
-	if len(args) < 2 || !isString(args[0]) || !args[1].InstanceOf(js.Global().Get("Uint8Array")) {
-		return promise(func() (any, error) { return nil, errArgs })
-	}
-	email := args[0].String()
-	arr := args[1]
-	der := make([]byte, arr.Get("length").Int())
-	js.CopyBytesToGo(der, arr)
-	// Wipe the caller's copy: from here on the key lives only in Go.
-	js.CopyBytesToJS(arr, make([]byte, len(der)))
-	return promise(func() (any, error) {
-		defer clear(der)
-		k, err := keygen.ImportPKCS8(der)
-		if err != nil {
-			return nil, err
-		}
-		csr, err := keygen.CSR(k, email)
-		if err != nil {
-			keygen.Zero(k)
-			return nil, err
-		}
-		setKey(k)
-		return string(csr), nil
-	})
-}
-
 func pack(this js.Value, args []js.Value) any {
-	if len(args) < 4 || !isString(args[0]) || !js.Global().Get("Array").Call("isArray", args[1]).Bool() ||
+	if len(args) < 4 || !js.Global().Get("Array").Call("isArray", args[1]).Bool() ||
 		!isString(args[2]) || !isString(args[3]) {
 		return promise(func() (any, error) { return nil, errArgs })
 	}
-	leaf := []byte(args[0].String())
+	leaf, ok := bytesArg(args[0])
+	if !ok {
+		return promise(func() (any, error) { return nil, errArgs })
+	}
 	n := args[1].Length()
 	chain := make([][]byte, 0, n)
 	for i := 0; i < n; i++ {
-		c := args[1].Index(i)
-		if !isString(c) {
+		c, ok := bytesArg(args[1].Index(i))
+		if !ok {
 			return promise(func() (any, error) { return nil, errArgs })
 		}
-		chain = append(chain, []byte(c.String()))
+		chain = append(chain, c)
 	}
 	password, mode := args[2].String(), args[3].String()
 	return promise(func() (any, error) {
@@ -179,8 +143,7 @@ func pack(this js.Value, args []js.Value) any {
 			// calls drop() when it gives up.
 			return nil, err
 		}
-		out := js.Global().Get("Uint8Array").New(len(p12))
-		js.CopyBytesToJS(out, p12)
+		out := toJS(p12)
 		clear(p12)
 		dropKey()
 		return out, nil
@@ -195,6 +158,12 @@ var pending struct {
 	sync.Mutex
 	pub  *rsa.PublicKey
 	info []byte
+}
+
+func toJS(b []byte) js.Value {
+	out := js.Global().Get("Uint8Array").New(len(b))
+	js.CopyBytesToJS(out, b)
+	return out
 }
 
 func bytesArg(v js.Value) ([]byte, bool) {
@@ -228,13 +197,11 @@ func csrInfo(this js.Value, args []js.Value) any {
 		pending.Lock()
 		pending.pub, pending.info = pub, info
 		pending.Unlock()
-		out := js.Global().Get("Uint8Array").New(len(info))
-		js.CopyBytesToJS(out, info)
-		return out, nil
+		return toJS(info), nil
 	})
 }
 
-// csrAssemble(signatureUint8Array) -> CSR PEM string.
+// csrAssemble(signatureUint8Array) -> Uint8Array: the DER CSR.
 func csrAssemble(this js.Value, args []js.Value) any {
 	if len(args) < 1 {
 		return promise(func() (any, error) { return nil, errArgs })
@@ -254,7 +221,7 @@ func csrAssemble(this js.Value, args []js.Value) any {
 		if err != nil {
 			return nil, err
 		}
-		return string(csr), nil
+		return toJS(csr), nil
 	})
 }
 
@@ -293,8 +260,6 @@ func drop(this js.Value, args []js.Value) any {
 
 func main() {
 	api := js.Global().Get("Object").New()
-	api.Set("generate", js.FuncOf(generate))
-	api.Set("generateFromPKCS8", js.FuncOf(generateFromPKCS8))
 	api.Set("csrInfo", js.FuncOf(csrInfo))
 	api.Set("csrAssemble", js.FuncOf(csrAssemble))
 	api.Set("importKey", js.FuncOf(importKey))

@@ -9,11 +9,21 @@
 // (li[data-step=key|request|package]), #kg-password-form (#kg-password,
 // #kg-password2, #kg-strength with a <meter> and a text element,
 // input[name=kg-mode] modern|compatible, #kg-pack), #kg-error and #kg-done.
-// Optional: data-wasm-exec-url (default /static/wasm_exec.js) and
-// data-keygen-path="go" to force the pure-Go key (default: WebCrypto key +
-// Go CSR, the faster path measured in docs/keygen-notes.md).
+// Optional: data-wasm-exec-url (default /static/wasm_exec.js).
+//
+// WebCrypto makes the key pair and signs; the module (Go) builds the CSR
+// and the PKCS#12. Without WebCrypto (an old browser, or a page not served
+// over https or from localhost, where crypto.subtle does not exist) the
+// page says so (data-msg-no-webcrypto) instead of generating a key.
+// static/js/keygen-boot.js, when the page loads it, has already started
+// compiling the module (window.certdeskKeyGenModule).
 (function () {
   "use strict";
+
+  function mark(name) {
+    if (window.performance && typeof performance.mark === "function") performance.mark(name);
+  }
+  mark("kg-script");
 
   var RSA_PARAMS = {
     name: "RSASSA-PKCS1-v1_5",
@@ -44,6 +54,37 @@
       typeof window.crypto.subtle.generateKey === "function");
   }
 
+  // PEM armour is done here, not in the module (encoding/pem would add
+  // 14 kB to it): the module takes and returns DER.
+  function derToPEM(type, der) {
+    var bin = "";
+    for (var i = 0; i < der.length; i += 0x8000) {
+      bin += String.fromCharCode.apply(null, der.subarray(i, i + 0x8000));
+    }
+    var b64 = btoa(bin);
+    var out = "-----BEGIN " + type + "-----\n";
+    for (var j = 0; j < b64.length; j += 64) out += b64.slice(j, j + 64) + "\n";
+    return out + "-----END " + type + "-----\n";
+  }
+
+  // pemToDER decodes the first PEM block of the given type; it throws a
+  // "certificate" error for anything else.
+  function pemToDER(type, text) {
+    var begin = "-----BEGIN " + type + "-----", end = "-----END " + type + "-----";
+    var a = typeof text === "string" ? text.indexOf(begin) : -1;
+    var b = a < 0 ? -1 : text.indexOf(end, a + begin.length);
+    if (b < 0) throw codeError("certificate");
+    var bin;
+    try {
+      bin = atob(text.slice(a + begin.length, b).replace(/\s+/g, ""));
+    } catch (e) {
+      throw codeError("certificate");
+    }
+    var der = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) der[i] = bin.charCodeAt(i);
+    return der;
+  }
+
   function loadScript(src) {
     return new Promise(function (resolve, reject) {
       var s = document.createElement("script");
@@ -69,8 +110,19 @@
         if (window.certdeskKeyGen && window.certdeskKeyGen.ready) { resolve(); return; }
         window.addEventListener("certdeskKeyGenReady", function () { resolve(); }, { once: true });
       });
-      var result;
-      if (typeof WebAssembly.instantiateStreaming === "function") {
+      var result = null;
+      mark("kg-instantiate");
+      // The module keygen-boot.js started compiling while the page parsed.
+      var early = window.certdeskKeyGenModule;
+      if (early && early.url === data.wasmUrl && early.module) {
+        window.certdeskKeyGenModule = null; // a retry compiles afresh
+        try {
+          result = { instance: await WebAssembly.instantiate(await early.module, go.importObject) };
+        } catch (e) {
+          result = null;
+        }
+      }
+      if (!result && typeof WebAssembly.instantiateStreaming === "function") {
         try {
           result = await WebAssembly.instantiateStreaming(
             fetch(data.wasmUrl, { credentials: "same-origin" }), go.importObject);
@@ -83,8 +135,10 @@
         if (!resp.ok) throw codeError("failed");
         result = await WebAssembly.instantiate(await resp.arrayBuffer(), go.importObject);
       }
+      mark("kg-instantiated");
       go.run(result.instance); // settles only if the Go program exits
       await ready;
+      mark("kg-ready");
       return window.certdeskKeyGen;
     })();
     loading.catch(function () { loading = null; }); // allow a retry
@@ -97,19 +151,23 @@
     return e;
   }
 
-  // webCryptoPKCS8 makes an RSA-2048 key with WebCrypto and returns its
-  // PKCS#8 DER. Only the module keeps the key afterwards: it wipes this
-  // array on import and no reference to the CryptoKey pair survives here.
-  async function webCryptoPKCS8() {
-    var pair = await window.crypto.subtle.generateKey(RSA_PARAMS, true, ["sign", "verify"]);
-    var buf = await window.crypto.subtle.exportKey("pkcs8", pair.privateKey);
-    pair = null;
-    return new Uint8Array(buf);
-  }
-
   // keyHandover resolves when the WebCrypto key has been handed to the
-  // module for packaging (null on the pure-Go path, where Go made the key).
+  // module for packaging.
   var keyHandover = null;
+
+  // signRequest has the module build the CertificationRequestInfo for the
+  // pair's public key, WebCrypto sign and verify it, and the module
+  // assemble the CSR; it returns the CSR PEM.
+  async function signRequest(api, email, pair) {
+    var subtle = window.crypto.subtle;
+    var spki = new Uint8Array(await subtle.exportKey("spki", pair.publicKey));
+    var info = await api.csrInfo(email, spki);
+    var sig = new Uint8Array(await subtle.sign("RSASSA-PKCS1-v1_5", pair.privateKey, info));
+    // Checked before it leaves the page, as crypto/x509 does; the CA checks
+    // it again (proof of possession).
+    if (!(await subtle.verify("RSASSA-PKCS1-v1_5", pair.publicKey, sig, info))) throw codeError("failed");
+    return derToPEM("CERTIFICATE REQUEST", await api.csrAssemble(sig));
+  }
 
   // webCryptoCSR makes the key with WebCrypto and has WebCrypto sign the
   // request info the module builds, so no private-key operation runs in
@@ -118,10 +176,7 @@
   // PKCS#12; that runs while the CSR is on its way to the server.
   async function webCryptoCSR(api, email) {
     var pair = await window.crypto.subtle.generateKey(RSA_PARAMS, true, ["sign", "verify"]);
-    var spki = new Uint8Array(await window.crypto.subtle.exportKey("spki", pair.publicKey));
-    var info = await api.csrInfo(email, spki);
-    var sig = new Uint8Array(await window.crypto.subtle.sign("RSASSA-PKCS1-v1_5", pair.privateKey, info));
-    var csr = await api.csrAssemble(sig);
+    var csr = await signRequest(api, email, pair);
     var priv = pair.privateKey;
     pair = null;
     keyHandover = (async function () {
@@ -138,18 +193,19 @@
     return csr;
   }
 
-  // makeCSR runs the key step on the chosen path and returns the CSR PEM.
-  async function makeCSR(api, email, path) {
+  // makeCSR runs the key step and returns the CSR PEM. There is no
+  // pure-Go fallback (it would make the module 36 kB bigger): without
+  // WebCrypto the page says so.
+  async function makeCSR(api, email) {
     keyHandover = null;
-    if (path !== "go" && hasWebCrypto()) {
-      try {
-        return await webCryptoCSR(api, email);
-      } catch (e) {
-        if (e && typeof e.code === "string") throw e; // the module refused: report it
-        keyHandover = null; // WebCrypto refused (policy, old browser): use Go
-      }
+    if (!hasWebCrypto()) throw codeError("no-webcrypto");
+    try {
+      return await webCryptoCSR(api, email);
+    } catch (e) {
+      keyHandover = null;
+      if (e && typeof e.code === "string") throw e; // the module refused: report it
+      throw codeError("failed");
     }
-    return api.generate(email);
   }
 
   // nextPaint resolves after the browser has had a chance to paint, so a
@@ -173,21 +229,12 @@
     if (flowStarted) throw codeError("busy");
   }
   window.certdeskKeyGenBench = {
-    goKeyCSR: async function () {
-      benchGuard();
-      var api = await loadKeyGen();
-      var t0 = performance.now();
-      await api.generate("bench@example.com");
-      var ms = performance.now() - t0;
-      api.drop();
-      return ms;
-    },
     webCryptoKeyCSR: async function () {
       benchGuard();
       if (!hasWebCrypto()) throw codeError("no-webcrypto");
       var api = await loadKeyGen();
       var t0 = performance.now();
-      await makeCSR(api, "bench@example.com", "webcrypto");
+      await makeCSR(api, "bench@example.com");
       var ms = performance.now() - t0;
       if (keyHandover) await keyHandover;
       keyHandover = null;
@@ -203,27 +250,11 @@
       var t0 = performance.now();
       var pair = await window.crypto.subtle.generateKey(RSA_PARAMS, true, ["sign", "verify"]);
       var t1 = performance.now();
-      var spki = new Uint8Array(await window.crypto.subtle.exportKey("spki", pair.publicKey));
+      await signRequest(api, "bench@example.com", pair);
       var t2 = performance.now();
-      var info = await api.csrInfo("bench@example.com", spki);
-      var sig = new Uint8Array(await window.crypto.subtle.sign("RSASSA-PKCS1-v1_5", pair.privateKey, info));
-      await api.csrAssemble(sig);
-      var t3 = performance.now();
       pair = null;
       api.drop();
-      return { generate: t1 - t0, export: t2 - t1, go: t3 - t2, total: t3 - t0 };
-    },
-    // Only the Go part of webCryptoKeyCSR: PKCS#8 import and CSR.
-    goImportCSR: async function () {
-      benchGuard();
-      if (!hasWebCrypto()) throw codeError("no-webcrypto");
-      var api = await loadKeyGen();
-      var der = await webCryptoPKCS8();
-      var t0 = performance.now();
-      await api.generateFromPKCS8("bench@example.com", der);
-      var ms = performance.now() - t0;
-      api.drop();
-      return ms;
+      return { generate: t1 - t0, go: t2 - t1, total: t2 - t0 };
     },
     webCryptoGenerateOnly: async function () {
       if (!hasWebCrypto()) throw codeError("no-webcrypto");
@@ -276,6 +307,7 @@
     var code = e && e.code;
     if (code === "password-too-short" || code === "password-empty") return msg("too-short");
     if (code === "no-wasm") return msg("no-wasm");
+    if (code === "no-webcrypto") return msg("no-webcrypto");
     if (code && data["msg" + code.replace(/(^|-)([a-z0-9])/g, function (_, __, c) { return c.toUpperCase(); })]) {
       return msg(code);
     }
@@ -346,7 +378,10 @@
     }
     if (!resp.ok || !body || typeof body.certificate !== "string") throw codeError("failed");
     var chain = Array.isArray(body.chain) ? body.chain.filter(function (c) { return typeof c === "string"; }) : [];
-    return { certificate: body.certificate, chain: chain };
+    return {
+      certificate: pemToDER("CERTIFICATE", body.certificate),
+      chain: chain.map(function (c) { return pemToDER("CERTIFICATE", c); })
+    };
   }
 
   async function onGenerate() {
@@ -359,7 +394,7 @@
       setStep("key", "active");
       await nextPaint();
       api = await loadKeyGen();
-      var csr = await makeCSR(api, data.email || "", data.keygenPath);
+      var csr = await makeCSR(api, data.email || "");
       setStep("key", "done");
       step = "request";
       setStep("request", "active");
@@ -441,8 +476,8 @@
   }
 
   function init() {
-    if (!hasWasm()) {
-      showError(msg("no-wasm"));
+    if (!hasWasm() || !hasWebCrypto()) {
+      showError(msg(hasWasm() ? "no-webcrypto" : "no-wasm"));
       if (btnGenerate) btnGenerate.disabled = true;
       return;
     }

@@ -3,11 +3,15 @@
 // certdesk/wasm), so the private key never leaves the page.
 //
 // It is a plain Go package so it is tested natively. To keep the WebAssembly
-// module small it avoids fmt, encoding/json and the crypto/x509 parsers and
-// builders: the CSR is written with encoding/asn1 (which go-pkcs12 links
-// anyway) and the certificate is only read as far as its
-// SubjectPublicKeyInfo. go-pkcs12 is the heavy dependency: it imports
-// crypto/x509 (whose init links the ECDSA, Ed25519 and P-521 code) and calls
+// module small it avoids fmt, encoding/json, encoding/pem, pkix.Name and the
+// crypto/x509 parsers and builders: the CSR is written with encoding/asn1
+// (which go-pkcs12 links anyway), the certificate is only read as far as its
+// SubjectPublicKeyInfo, and the page does the PEM armour in JavaScript (the
+// module takes and returns DER). The browser's WebCrypto makes the key and
+// signs the CSR; what the module links is what the page calls (wasm/main.go),
+// so GenerateRSA2048 and CSR, kept here for tests and native use, add nothing
+// to it. go-pkcs12 is the heavy dependency: it imports crypto/x509 (whose
+// init links the ECDSA, Ed25519 and P-256 tables) and calls
 // x509.MarshalPKCS8PrivateKey; of the x509.Certificate it reads only Raw.
 // See docs/keygen-notes.md for the sizes.
 package keygen
@@ -50,13 +54,12 @@ const (
 // the page maps them to translated messages.
 var (
 	// ErrSignature: a CSR signature does not verify with the public key.
-	ErrSignature        = errors.New("keygen: the CSR signature does not verify")
 	ErrNotRSA2048       = errors.New("keygen: key is not RSA-2048 with exponent 65537")
 	ErrEmail            = errors.New("keygen: email address is empty or not valid UTF-8")
 	ErrPasswordEmpty    = errors.New("keygen: password is empty")
 	ErrPasswordTooShort = errors.New("keygen: password is shorter than MinPasswordLength")
 	ErrMode             = errors.New("keygen: unknown PKCS#12 mode")
-	ErrCertificate      = errors.New("keygen: certificate is not a DER or PEM X.509 certificate")
+	ErrCertificate      = errors.New("keygen: certificate is not a DER X.509 certificate")
 	ErrKeyMismatch      = errors.New("keygen: certificate does not belong to this key")
 	ErrPKCS8            = errors.New("keygen: not a PKCS#8 RSA private key")
 	ErrNoKey            = errors.New("keygen: no private key (never made, or already dropped)")
@@ -117,10 +120,21 @@ type subjectPublicKeyInfo struct {
 	PublicKey asn1.BitString
 }
 
+// The subject is written with these types and not pkix.RDNSequence: that
+// one's String method (reachable once the value is passed to asn1.Marshal)
+// links the attribute-name table and encoding/hex, 3 kB of module for
+// nothing. A slice type whose name ends in SET is a SET OF to encoding/asn1.
+type attributeTypeAndValue struct {
+	Type  asn1.ObjectIdentifier
+	Value string `asn1:"utf8"`
+}
+
+type relativeDistinguishedNameSET []attributeTypeAndValue
+
 // certificationRequestInfo is RFC 2986 4.1.
 type certificationRequestInfo struct {
 	Version    int
-	Subject    pkix.RDNSequence
+	Subject    []relativeDistinguishedNameSET
 	PublicKey  subjectPublicKeyInfo
 	Attributes []asn1.RawValue `asn1:"tag:0"`
 }
@@ -226,7 +240,8 @@ func rsaAlgorithm(oid asn1.ObjectIdentifier) pkix.AlgorithmIdentifier {
 
 // CSR returns a PEM "CERTIFICATE REQUEST" (PKCS#10, RFC 2986) for key, signed
 // with SHA256WithRSA (PKCS#1 v1.5), which is the proof of possession the CA
-// checks. The subject is CN=email; the CA ignores the subject and takes the
+// checks. The page does not call it (WebCrypto signs CSRInfo there); it is
+// the all-Go reference the tests compare the page's path with. The subject is CN=email; the CA ignores the subject and takes the
 // address from the order (SBR 7.1.4.2.2 / 3.2.2), so an address longer than
 // the X.520 CommonName bound of 64 characters gives an empty subject instead.
 func CSR(key crypto.Signer, email string) ([]byte, error) {
@@ -243,7 +258,14 @@ func CSR(key crypto.Signer, email string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return AssembleCSR(pub, info, sig)
+	if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], sig); err != nil {
+		return nil, err
+	}
+	der, err := AssembleCSR(pub, info, sig)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), nil
 }
 
 // CSRInfo returns the DER CertificationRequestInfo (RFC 2986 4.1) for pub
@@ -263,7 +285,7 @@ func CSRInfo(pub *rsa.PublicKey, email string) ([]byte, error) {
 	}
 	info := certificationRequestInfo{
 		Version: 0,
-		Subject: pkix.RDNSequence{},
+		Subject: []relativeDistinguishedNameSET{},
 		PublicKey: subjectPublicKeyInfo{
 			Algorithm: rsaAlgorithm(oidRSAEncryption),
 			PublicKey: asn1.BitString{Bytes: pubDER, BitLength: 8 * len(pubDER)},
@@ -271,33 +293,28 @@ func CSRInfo(pub *rsa.PublicKey, email string) ([]byte, error) {
 		Attributes: []asn1.RawValue{},
 	}
 	if utf8.RuneCountInString(email) <= 64 {
-		// A string with '@' is not a PrintableString, so encoding/asn1
-		// writes it as a UTF8String.
-		info.Subject = pkix.RDNSequence{{{Type: oidCommonName, Value: email}}}
+		info.Subject = []relativeDistinguishedNameSET{{{Type: oidCommonName, Value: email}}}
 	}
 	return asn1.Marshal(info)
 }
 
-// AssembleCSR checks sig (SHA256WithRSA, PKCS#1 v1.5) over info with pub and
-// returns the PEM "CERTIFICATE REQUEST". Checking before handing it out, as
-// crypto/x509 does, keeps a faulty signature from leaving the page.
+// AssembleCSR returns the DER CertificationRequest (RFC 2986 4.2) made of
+// info and sig, the SHA256WithRSA (PKCS#1 v1.5) signature of info by the
+// key of pub. It does not verify sig: the page has WebCrypto verify it
+// before anything is sent (crypto/rsa's verifier would add 2.6 kB to the
+// module), and the CA checks it again as the proof of possession.
 func AssembleCSR(pub *rsa.PublicKey, info, sig []byte) ([]byte, error) {
 	if err := checkRSAPublic(pub); err != nil {
 		return nil, err
 	}
-	digest := sha256.Sum256(info)
-	if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], sig); err != nil {
-		return nil, ErrSignature
+	if len(sig) != KeyBits/8 {
+		return nil, ErrNotRSA2048
 	}
-	der, err := asn1.Marshal(signed{
+	return asn1.Marshal(signed{
 		Content:            asn1.RawValue{FullBytes: info},
 		SignatureAlgorithm: rsaAlgorithm(oidSHA256WithRSA),
 		Signature:          asn1.BitString{Bytes: sig, BitLength: 8 * len(sig)},
 	})
-	if err != nil {
-		return nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), nil
 }
 
 // ParseRSAPublicSPKI parses a DER SubjectPublicKeyInfo (WebCrypto's
@@ -318,21 +335,15 @@ func ParseRSAPublicSPKI(der []byte) (*rsa.PublicKey, error) {
 	return pub, nil
 }
 
-// parseCertificate accepts one certificate as DER or PEM and returns its DER
-// and outline.
-func parseCertificate(b []byte) ([]byte, *certificate, error) {
-	if len(b) > 0 && b[0] != 0x30 {
-		block, _ := pem.Decode(b)
-		if block == nil || block.Type != "CERTIFICATE" {
-			return nil, nil, ErrCertificate
-		}
-		b = block.Bytes
-	}
+// parseCertificate reads the outline of one DER certificate. (PEM is
+// decoded by the page: encoding/pem and encoding/base64 would add 14 kB to
+// the module.)
+func parseCertificate(der []byte) (*certificate, error) {
 	var c certificate
-	if !unmarshalAll(b, &c) {
-		return nil, nil, ErrCertificate
+	if !unmarshalAll(der, &c) {
+		return nil, ErrCertificate
 	}
-	return b, &c, nil
+	return &c, nil
 }
 
 // rsaPublicKey returns the certificate's RSA public key, or ErrKeyMismatch if
@@ -360,8 +371,8 @@ func CheckPassword(password string) error {
 	return nil
 }
 
-// PKCS12 packages key, the leaf certificate and the CA chain (each DER or PEM,
-// leaf first, then issuers) into a password-protected PKCS#12 file.
+// PKCS12 packages key, the leaf certificate and the CA chain (each DER, leaf
+// first, then issuers) into a password-protected PKCS#12 file.
 // mode is ModeModern (go-pkcs12 Modern2023) or ModeCompatible (LegacyDES).
 // It refuses a password shorter than MinPasswordLength and a leaf whose
 // public key is not key's.
@@ -384,7 +395,7 @@ func PKCS12(key *rsa.PrivateKey, leaf []byte, chain [][]byte, password, mode str
 	default:
 		return nil, ErrMode
 	}
-	leafDER, cert, err := parseCertificate(leaf)
+	cert, err := parseCertificate(leaf)
 	if err != nil {
 		return nil, err
 	}
@@ -399,13 +410,12 @@ func PKCS12(key *rsa.PrivateKey, leaf []byte, chain [][]byte, password, mode str
 	// not run through x509.ParseCertificate (which would link the parser).
 	caCerts := make([]*x509.Certificate, 0, len(chain))
 	for _, c := range chain {
-		der, _, err := parseCertificate(c)
-		if err != nil {
+		if _, err := parseCertificate(c); err != nil {
 			return nil, err
 		}
-		caCerts = append(caCerts, &x509.Certificate{Raw: der})
+		caCerts = append(caCerts, &x509.Certificate{Raw: c})
 	}
-	return enc.Encode(key, &x509.Certificate{Raw: leafDER}, caCerts, password)
+	return enc.Encode(key, &x509.Certificate{Raw: leaf}, caCerts, password)
 }
 
 // Zero overwrites the private parts of key so they do not linger in memory

@@ -381,8 +381,8 @@ func TestPKCS12BothModes(t *testing.T) {
 		{ModeCompatible, true, []string{"MAC: sha1", "pbeWithSHA1And3-KeyTripleDES-CBC"}},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
-			// Leaf as PEM, chain as DER and PEM: both forms are accepted.
-			p12, err := PKCS12(key, pemCert(leafDER), [][]byte{ca.interDER, pemCert(ca.rootDER)}, password, tc.mode)
+			// DER in, as the page passes it (it decodes the PEM itself).
+			p12, err := PKCS12(key, leafDER, [][]byte{ca.interDER, ca.rootDER}, password, tc.mode)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -430,6 +430,7 @@ func TestPKCS12Refuses(t *testing.T) {
 	ca := newTestCA(t)
 	csrPEM, _ := CSR(key, "erin@example.com")
 	leaf := ca.sign(t, csrPEM, "erin@example.com")
+	csrDER := parseCSR(t, csrPEM).Raw
 
 	other, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -457,7 +458,8 @@ func TestPKCS12Refuses(t *testing.T) {
 		{"certificate of another key", ErrKeyMismatch, func() ([]byte, error) { return PKCS12(key, otherLeaf, nil, good, ModeModern) }},
 		{"CA certificate as leaf", ErrKeyMismatch, func() ([]byte, error) { return PKCS12(key, ca.interDER, nil, good, ModeModern) }},
 		{"garbage leaf", ErrCertificate, func() ([]byte, error) { return PKCS12(key, []byte("hello"), nil, good, ModeModern) }},
-		{"CSR as leaf", ErrCertificate, func() ([]byte, error) { return PKCS12(key, csrPEM, nil, good, ModeModern) }},
+		{"CSR as leaf", ErrCertificate, func() ([]byte, error) { return PKCS12(key, csrDER, nil, good, ModeModern) }},
+		{"PEM leaf (the page decodes PEM)", ErrCertificate, func() ([]byte, error) { return PKCS12(key, pemCert(leaf), nil, good, ModeModern) }},
 		{"garbage chain", ErrCertificate, func() ([]byte, error) { return PKCS12(key, leaf, [][]byte{{0x30, 0x00}}, good, ModeModern) }},
 		{"no key", ErrNoKey, func() ([]byte, error) { return PKCS12(nil, leaf, nil, good, ModeModern) }},
 	}

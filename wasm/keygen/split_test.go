@@ -1,6 +1,7 @@
 package keygen
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -13,9 +14,10 @@ import (
 	"testing"
 )
 
-// The page's path: WebCrypto makes the key and signs the request info that
-// Go builds; Go checks the signature and assembles the CSR. Here the
-// signature comes from crypto/rsa, as WebCrypto's RSASSA-PKCS1-v1_5 would.
+// The page's path: WebCrypto makes the key, signs the request info that Go
+// builds and verifies the signature; Go assembles the DER CSR and the page
+// adds the PEM armour. Here the signature comes from crypto/rsa, as
+// WebCrypto's RSASSA-PKCS1-v1_5 would.
 func TestCSRSignedOutsideGo(t *testing.T) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -32,12 +34,11 @@ func TestCSRSignedOutsideGo(t *testing.T) {
 	}
 	digest := sha256.Sum256(info)
 	sig, _ := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, digest[:])
-	csrPEM, err := AssembleCSR(pub, info, sig)
+	csrDER, err := AssembleCSR(pub, info, sig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	block, _ := pem.Decode(csrPEM)
-	csr, err := x509.ParseCertificateRequest(block.Bytes)
+	csr, err := x509.ParseCertificateRequest(csrDER)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,18 +50,28 @@ func TestCSRSignedOutsideGo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(goPEM) != string(csrPEM) { // PKCS#1 v1.5 signatures are deterministic
+	if block, _ := pem.Decode(goPEM); block == nil || !bytes.Equal(block.Bytes, csrDER) { // PKCS#1 v1.5 signatures are deterministic
 		t.Fatal("the split path and the Go path differ")
 	}
+	// The common name is a UTF8String (tag 12), as before the subject was
+	// written without pkix.RDNSequence.
+	if !bytes.Contains(info, append([]byte{0x0c, byte(len("jane@example.com"))}, "jane@example.com"...)) {
+		t.Error("the common name is not a UTF8String")
+	}
 
+	// AssembleCSR does not verify (the page has WebCrypto do it, the CA
+	// checks again): a tampered signature gives a CSR the CA refuses.
 	bad := append([]byte(nil), sig...)
 	bad[10] ^= 1
-	if _, err := AssembleCSR(pub, info, bad); !errors.Is(err, ErrSignature) {
-		t.Fatalf("tampered signature: %v", err)
+	badDER, err := AssembleCSR(pub, info, bad)
+	if err != nil {
+		t.Fatal(err)
 	}
-	other, _ := rsa.GenerateKey(rand.Reader, 2048)
-	if _, err := AssembleCSR(&other.PublicKey, info, sig); !errors.Is(err, ErrSignature) {
-		t.Fatalf("signature of another key: %v", err)
+	if badCSR, err := x509.ParseCertificateRequest(badDER); err != nil || badCSR.CheckSignature() == nil {
+		t.Fatalf("a tampered signature verifies: %v", err)
+	}
+	if _, err := AssembleCSR(pub, info, sig[:100]); !errors.Is(err, ErrNotRSA2048) {
+		t.Fatalf("short signature: %v", err)
 	}
 
 	small, _ := rsa.GenerateKey(rand.Reader, 1024)

@@ -27,13 +27,18 @@ import (
 
 const flowEmail = "rita@example.com"
 
-func flowHTML(path string) string {
+// flowHTML is the templ page's markup (views/keygen.templ), boot script
+// and preload included.
+func flowHTML() string {
 	return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>KeyGen</title></head><body>
+<link rel="preload" href="/static/keygen.wasm" as="fetch" type="application/wasm" crossorigin="anonymous" fetchpriority="high">
+<script src="/static/js/keygen-boot.js" data-wasm-url="/static/keygen.wasm" async></script>
 <main id="keygen" data-token="tok-123" data-email="` + flowEmail + `" data-exchange-url="/keygen/exchange"
-  data-wasm-url="/static/keygen.wasm" data-csrf="csrf-abc" data-keygen-path="` + path + `"
+  data-wasm-url="/static/keygen.wasm" data-csrf="csrf-abc"
   data-msg-too-short="MSG-TOO-SHORT" data-msg-mismatch="MSG-MISMATCH" data-msg-weak="MSG-WEAK"
-  data-msg-fair="MSG-FAIR" data-msg-strong="MSG-STRONG" data-msg-no-wasm="MSG-NO-WASM" data-msg-failed="MSG-FAILED">
+  data-msg-fair="MSG-FAIR" data-msg-strong="MSG-STRONG" data-msg-no-wasm="MSG-NO-WASM"
+  data-msg-no-webcrypto="MSG-NO-WEBCRYPTO" data-msg-failed="MSG-FAILED">
 <button id="kg-generate" type="button">Generate</button>
 <ol id="kg-steps"><li data-step="key">Key</li><li data-step="request">Request</li><li data-step="package">Package</li></ol>
 <form id="kg-password-form" hidden>
@@ -47,8 +52,8 @@ func flowHTML(path string) string {
 <div id="kg-error" role="alert" hidden></div>
 <section id="kg-done" hidden>Done</section>
 </main>
-<script src="/static/wasm_exec.js"></script>
-<script src="/static/js/keygen.js"></script>
+<script src="/static/wasm_exec.js" defer></script>
+<script src="/static/js/keygen.js" defer></script>
 </body></html>`
 }
 
@@ -242,10 +247,10 @@ func classOf(t *testing.T, page playwright.Page, step string) string {
 
 func TestFlowDownloadsAWorkingP12(t *testing.T) {
 	setup(t)
-	for _, tc := range []struct{ path, mode string }{{"webcrypto", "modern"}, {"go", "compatible"}} {
-		t.Run(tc.path+"-"+tc.mode, func(t *testing.T) {
+	for _, tc := range []struct{ mode string }{{"modern"}, {"compatible"}} {
+		t.Run(tc.mode, func(t *testing.T) {
 			ca := newFlowCA(t)
-			srv := newServer(flowRoot, flowWasm, map[string]string{"/": flowHTML(tc.path)},
+			srv := newServer(flowRoot, flowWasm, map[string]string{"/": flowHTML()},
 				map[string]http.Handler{"POST /keygen/exchange": ca})
 			defer srv.Close()
 			page := newFlowPage(t, srv.URL+"/")
@@ -341,7 +346,7 @@ func TestFlowDownloadsAWorkingP12(t *testing.T) {
 				t.Errorf("storage lengths / password field after download: %v", got)
 			}
 			// The key was dropped: a second pack fails.
-			v, err = page.Evaluate(`() => window.certdeskKeyGen.pack("x", [], "long enough password", "modern").then(() => "packed", e => e.code)`)
+			v, err = page.Evaluate(`() => window.certdeskKeyGen.pack(new Uint8Array([0x30, 0]), [], "long enough password", "modern").then(() => "packed", e => e.code)`)
 			if err != nil || v != "no-key" {
 				t.Errorf("pack after download: %v %v, want no-key", v, err)
 			}
@@ -353,7 +358,7 @@ func TestFlowShowsServerErrors(t *testing.T) {
 	setup(t)
 	ca := newFlowCA(t)
 	ca.fail = "MSG-LINK-EXPIRED"
-	srv := newServer(flowRoot, flowWasm, map[string]string{"/": flowHTML("")},
+	srv := newServer(flowRoot, flowWasm, map[string]string{"/": flowHTML()},
 		map[string]http.Handler{"POST /keygen/exchange": ca})
 	defer srv.Close()
 	page := newFlowPage(t, srv.URL+"/")
@@ -377,7 +382,7 @@ func TestFlowShowsServerErrors(t *testing.T) {
 
 func TestFlowWithoutWebAssembly(t *testing.T) {
 	setup(t)
-	srv := newServer(flowRoot, flowWasm, map[string]string{"/": flowHTML("")}, nil)
+	srv := newServer(flowRoot, flowWasm, map[string]string{"/": flowHTML()}, nil)
 	defer srv.Close()
 	ctx, err := flowBrowser.NewContext()
 	if err != nil {
@@ -397,6 +402,35 @@ func TestFlowWithoutWebAssembly(t *testing.T) {
 	}
 	if en, _ := page.Locator("#kg-generate").IsEnabled(); en {
 		t.Error("generate button enabled without WebAssembly")
+	}
+}
+
+// Without WebCrypto (an old browser, or a page not served over https or
+// from localhost) the page says so and offers no button: there is no
+// pure-Go key generation in the module.
+func TestFlowWithoutWebCrypto(t *testing.T) {
+	setup(t)
+	srv := newServer(flowRoot, flowWasm, map[string]string{"/": flowHTML()}, nil)
+	defer srv.Close()
+	ctx, err := flowBrowser.NewContext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctx.Close()
+	must(t, ctx.AddInitScript(playwright.Script{Content: playwright.String(
+		`Object.defineProperty(Crypto.prototype, "subtle", { get() { return undefined; } });`)}))
+	page, err := ctx.NewPage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := page.Goto(srv.URL + "/"); err != nil {
+		t.Fatal(err)
+	}
+	if s := text(t, page, "#kg-error"); s != "MSG-NO-WEBCRYPTO" {
+		t.Errorf("error box %q, want MSG-NO-WEBCRYPTO", s)
+	}
+	if en, _ := page.Locator("#kg-generate").IsEnabled(); en {
+		t.Error("generate button enabled without WebCrypto")
 	}
 }
 

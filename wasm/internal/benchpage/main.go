@@ -1,6 +1,6 @@
 // Command benchpage measures the browser KeyGen in headless Chromium: the
-// median time to a CSR with (a) a pure-Go key, (b) a WebCrypto key imported
-// into Go, and (c) WebCrypto generateKey alone, using the hooks in
+// median time to a CSR with (a) the page's path (WebCrypto key and
+// signature, Go CSR) and (b) WebCrypto generateKey alone, using the hooks in
 // static/js/keygen.js (window.certdeskKeyGenBench). It builds ./wasm itself
 // and serves a throwaway page from 127.0.0.1 with the portal's CSP.
 //
@@ -45,7 +45,7 @@ func summarize(xs []float64) stats {
 	return stats{N: len(s), Median: q(0.5), P25: q(0.25), P75: q(0.75), Min: s[0], Max: s[len(s)-1], All: xs}
 }
 
-var benches = []string{"goKeyCSR", "webCryptoKeyCSR", "webCryptoGenerateOnly", "goImportCSR"}
+var benches = []string{"webCryptoKeyCSR", "webCryptoGenerateOnly"}
 
 func main() {
 	n := flag.Int("n", 25, "keys per path")
@@ -162,12 +162,11 @@ func run(n int, gcflags []string, jsonOut string) error {
 	}
 	wc := summarize(results["webCryptoKeyCSR"]).Median
 	wg := summarize(results["webCryptoGenerateOnly"]).Median
-	gk := summarize(results["goKeyCSR"]).Median
-	fmt.Printf("ratio to WebCrypto generateKey median: WebCrypto+Go CSR %.2fx, pure Go %.2fx\n", wc/wg, gk/wg)
+	fmt.Printf("ratio to WebCrypto generateKey median: WebCrypto key + Go CSR %.2fx\n", wc/wg)
 	rs, os_ := summarize(ratios), summarize(overhead)
 	out["split_ratio_total_over_generate"] = rs
 	out["split_overhead_ms"] = os_
-	fmt.Printf("same-key split (n=%d): CSR ready / generateKey median %.2fx (p25 %.2f, p75 %.2f); export+Go median %.1f ms\n",
+	fmt.Printf("same-key split (n=%d): CSR ready / generateKey median %.2fx (p25 %.2f, p75 %.2f); after the key median %.1f ms\n",
 		rs.N, rs.Median, rs.P25, rs.P75, os_.Median)
 	if len(consoleErrs) > 0 {
 		fmt.Printf("console errors: %v\n", consoleErrs)

@@ -30,15 +30,15 @@ func repoRoot() (string, error) {
 	}
 }
 
-// buildWasm compiles ./wasm into dir/keygen.wasm with the release flags plus
-// extra (e.g. -gcflags=all=-l) and returns the file's path.
+// buildWasm compiles ./wasm into dir/keygen.wasm with the release flags of
+// scripts/wasm.sh plus extra (e.g. another -gcflags) and returns its path.
 func buildWasm(root, dir string, extra ...string) (string, error) {
 	out := filepath.Join(dir, "keygen.wasm")
-	args := append([]string{"build", "-trimpath", "-ldflags=-s -w"}, extra...)
+	args := append([]string{"build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-gcflags=all=-l"}, extra...)
 	args = append(args, "-o", out, "./wasm")
 	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), args...)
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
+	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm", "GOEXPERIMENT=nogreenteagc")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", errors.New("go build ./wasm: " + err.Error() + "\n" + string(b))
 	}
@@ -66,10 +66,13 @@ func newServer(root, wasmPath string, pages map[string]string, extra map[string]
 			_, _ = w.Write([]byte(body))
 		})
 	}
-	mux.HandleFunc("GET /static/js/keygen.js", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
-		http.ServeFile(w, r, filepath.Join(root, "static", "js", "keygen.js"))
-	})
+	for _, js := range []string{"keygen.js", "keygen-boot.js"} {
+		js := js
+		mux.HandleFunc("GET /static/js/"+js, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+			http.ServeFile(w, r, filepath.Join(root, "static", "js", js))
+		})
+	}
 	mux.HandleFunc("GET /static/wasm_exec.js", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
 		http.ServeFile(w, r, filepath.Join(runtime.GOROOT(), "lib", "wasm", "wasm_exec.js"))
