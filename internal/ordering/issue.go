@@ -20,8 +20,8 @@ package ordering
 //  5. Completion, ONE transaction: the row 'issued' with DER, subject,
 //     addresses, SHA-256 fingerprint, validity and profile; the recipient
 //     'issued' with its certificate; billing.Settle (card capture, contract
-//     usage or balance debit); the outbox emails; the order completed when
-//     every recipient is issued.
+//     usage or balance debit); the outbox emails (rendered before, outside
+//     the transaction); the order completed when every recipient is issued.
 //
 // IssueBatch (issue_batch.go) runs these steps for many recipients with
 // ONE intent and ONE completion transaction and signs in parallel between
