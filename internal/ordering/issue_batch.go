@@ -184,7 +184,10 @@ func (p *Pipeline) IssueBatch(ctx context.Context, recipientIDs []int64) []Batch
 
 	// 4. Completion: ONE transaction. Refusals fail their row and hold the
 	// recipient; each completion runs in a savepoint so that one failing
-	// (a payment refusal) is undone alone.
+	// (a payment refusal) is undone alone. Once the CA key has signed,
+	// storing the certificates is better than revoking them, so the
+	// caller's cancellation (a client gone, a shutdown) no longer applies.
+	ctx = context.WithoutCancel(ctx)
 	var signed, afterSign, complFailed []*batchItem
 	for _, it := range signing {
 		if it.sigErr == nil {

@@ -294,3 +294,36 @@ func TestInterruptedBatchIsRecoveredAndReissued(t *testing.T) {
 		}
 	}
 }
+
+// cancellingCA ends the caller's context while it signs.
+type cancellingCA struct {
+	*ca.Authority
+	cancel context.CancelFunc
+}
+
+func (c *cancellingCA) Issue(req ca.IssueRequest) (*ca.Issued, error) {
+	c.cancel()
+	return c.Authority.Issue(req)
+}
+
+// Once signed, a certificate is stored and delivered even when the
+// caller's context ends meanwhile (a client gone, a shutdown): revoking it
+// would only waste it.
+func TestCancelledAfterSigningStillIssues(t *testing.T) {
+	e := newIssueEnv(t)
+	o := e.order(portal.ProductIndividual, e.clock.Now().AddDate(1, 0, 0), portal.RecipientReady, "c1@example.com", "c2@example.com")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e.p.CA = &cancellingCA{Authority: e.auth, cancel: cancel}
+	for _, r := range e.p.IssueBatch(ctx, []int64{o.Recipients[0].ID, o.Recipients[1].ID}) {
+		if r.Outcome != ordering.Issued || r.Err != nil {
+			t.Errorf("recipient %d: %v %v", r.RecipientID, r.Outcome, r.Err)
+		}
+	}
+	if n := e.count(`SELECT COUNT(*) FROM certificates WHERE status = 'issued'`); n != 2 {
+		t.Errorf("%d issued certificates, want 2", n)
+	}
+	if n := e.count(`SELECT COUNT(*) FROM certificates WHERE status = 'revoked'`); n != 0 {
+		t.Errorf("%d revoked", n)
+	}
+}
