@@ -51,6 +51,13 @@ type Issuer interface {
 	IssueRecipient(ctx context.Context, recipientID int64) error
 }
 
+// BatchIssuer issues many ready recipients with one intent and one
+// completion transaction per batch (*Pipeline); Service uses it when the
+// Issuer has it. It logs its own errors and returns how many it issued.
+type BatchIssuer interface {
+	IssueRecipients(ctx context.Context, ids []int64) int
+}
+
 // KeyGen sends a recipient without a CSR their KeyGen link.
 type KeyGen interface {
 	SendLink(ctx context.Context, tx *sql.Tx, order portal.Order, r portal.Recipient) error

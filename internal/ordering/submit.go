@@ -251,6 +251,18 @@ func (s *Service) issueReadyOf(ctx context.Context, orderID int64) {
 }
 
 func (s *Service) issue(ctx context.Context, open []portal.Recipient) {
+	if b, ok := s.Issuer.(BatchIssuer); ok {
+		var ready []int64
+		for _, r := range open {
+			if r.Status == portal.RecipientReady {
+				ready = append(ready, r.ID)
+			}
+		}
+		if len(ready) > 0 {
+			b.IssueRecipients(ctx, ready)
+		}
+		return
+	}
 	for _, r := range open {
 		if r.Status != portal.RecipientReady {
 			continue
