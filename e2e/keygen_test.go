@@ -606,6 +606,7 @@ const kgProbeScript = `() => {
     dcl: nav.domContentLoadedEventStart, ready: (window.__kg || {}).ready};
   for (const r of performance.getEntriesByType('resource')) {
     const n = r.name.split('/').pop().replace(/\.[0-9a-f]{16}\./, '.');
+    out[n + ':count'] = (out[n + ':count'] || 0) + 1;
     out[n + ':start'] = r.startTime; out[n + ':respStart'] = r.responseStart; out[n + ':end'] = r.responseEnd;
   }
   for (const m of performance.getEntriesByType('mark')) out[m.name] = m.startTime;
@@ -616,7 +617,7 @@ const kgProbeScript = `() => {
 // fresh browser context (no cache), and prints where the time from
 // navigation start to certdeskKeyGenReady goes (medians, ms):
 //
-//	CERTDESK_KEYGEN_READY=1 [CERTDESK_KEYGEN_BENCH_N=20] go test ./e2e -run '^TestKeyGenReadyProbe$' -count=1 -v
+//	CERTDESK_KEYGEN_READY=1 [CERTDESK_KEYGEN_BENCH_N=20] [CERTDESK_KEYGEN_TRACE=/tmp/kg.json] go test ./e2e -run '^TestKeyGenReadyProbe$' -count=1 -v
 func TestKeyGenReadyProbe(t *testing.T) {
 	if os.Getenv("CERTDESK_KEYGEN_READY") == "" {
 		t.Skip("benchmark: set CERTDESK_KEYGEN_READY=1")
@@ -634,8 +635,21 @@ func TestKeyGenReadyProbe(t *testing.T) {
 	for i := 0; i < n+1; i++ {
 		p, _ := harness.NewPage(t, srv)
 		issDo(t, p, "init script", p.AddInitScript(playwright.Script{Content: playwright.String(kgTimingScript)}))
+		// CERTDESK_KEYGEN_TRACE=FILE writes a Chromium trace of the second
+		// measured load (main thread, V8 and wasm compilation events).
+		trace := os.Getenv("CERTDESK_KEYGEN_TRACE")
+		if trace != "" && i == 2 {
+			issDo(t, p, "trace", harness.Browser(t).StartTracing(playwright.BrowserStartTracingOptions{Path: playwright.String(trace),
+				Categories: []string{"devtools.timeline", "v8", "v8.wasm", "blink", "loading", "toplevel", "disabled-by-default-v8.wasm.detailed"}}))
+		} else {
+			trace = ""
+		}
 		harness.Goto(t, p, link)
 		kgWaitReady(t, p)
+		if trace != "" {
+			_, err := harness.Browser(t).StopTracing()
+			issDo(t, p, "stop trace", err)
+		}
 		v, err := p.Evaluate(kgProbeScript)
 		issDo(t, p, "probe", err)
 		_ = p.Context().Close()

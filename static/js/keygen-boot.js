@@ -1,8 +1,8 @@
 // certdesk KeyGen boot: starts fetching and compiling the WebAssembly module
 // while the page is still being parsed, so that static/js/keygen.js (which
 // runs after parsing, with wasm_exec.js) only has to instantiate it. Loaded
-// as <script src async data-wasm-url> (no inline script: CSP script-src
-// 'self' 'wasm-unsafe-eval'). It fetches the same URL with the same
+// as a plain <script src data-wasm-url> early in the page (no inline
+// script: CSP script-src 'self' 'wasm-unsafe-eval'). It fetches the same URL with the same
 // credentials mode as the page's <link rel="preload" as="fetch"
 // crossorigin="anonymous">, so the bytes already on their way are reused.
 // It sets window.certdeskKeyGenModule to a Promise of the compiled

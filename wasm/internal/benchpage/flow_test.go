@@ -33,7 +33,7 @@ func flowHTML() string {
 	return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>KeyGen</title></head><body>
 <link rel="preload" href="/static/keygen.wasm" as="fetch" type="application/wasm" crossorigin="anonymous" fetchpriority="high">
-<script src="/static/js/keygen-boot.js" data-wasm-url="/static/keygen.wasm" async></script>
+<script src="/static/js/keygen-boot.js" data-wasm-url="/static/keygen.wasm"></script>
 <main id="keygen" data-token="tok-123" data-email="` + flowEmail + `" data-exchange-url="/keygen/exchange"
   data-wasm-url="/static/keygen.wasm" data-csrf="csrf-abc"
   data-msg-too-short="MSG-TOO-SHORT" data-msg-mismatch="MSG-MISMATCH" data-msg-weak="MSG-WEAK"
