@@ -17,6 +17,8 @@
   }
   if (window.performance && typeof performance.mark === "function") performance.mark("kg-boot");
   var compiled = WebAssembly.compileStreaming(fetch(url, { credentials: "same-origin" }));
-  compiled.catch(function () {}); // keygen.js sees the rejection and retries the slow way
+  compiled.then(function () {
+    if (window.performance && typeof performance.mark === "function") performance.mark("kg-compiled");
+  }, function () {}); // keygen.js sees a rejection and retries the slow way
   window.certdeskKeyGenModule = { url: url, module: compiled };
 })();
