@@ -190,8 +190,20 @@ func TestKeyGenPage(t *testing.T) {
 	if strings.Contains(r.body, "<script>") {
 		t.Error("inline script")
 	}
-	if u := keygenWasmURL(); u != "" && !strings.Contains(r.body, `data-wasm-url="`+u+`"`) {
-		t.Errorf("page does not load %s", u)
+	if u := keygenWasmURL(); u != "" {
+		if !strings.Contains(r.body, `data-wasm-url="`+u+`"`) {
+			t.Errorf("page does not load %s", u)
+		}
+		// The module is preloaded and compiled while the page parses: the
+		// preload and the boot script come before the page's content.
+		pre := strings.Index(r.body, `<link rel="preload" href="`+u+`" as="fetch" type="application/wasm" crossorigin="anonymous"`)
+		boot := strings.Index(r.body, `<script src="/static/js/keygen-boot.js" data-wasm-url="`+u+`"></script>`)
+		if pre < 0 || boot < 0 || boot > strings.Index(r.body, `id="keygen"`) {
+			t.Errorf("module preload at %d, boot script at %d, #keygen at %d", pre, boot, strings.Index(r.body, `id="keygen"`))
+		}
+		if !strings.Contains(r.body, `data-msg-no-webcrypto="`) {
+			t.Error("no message for a browser without WebCrypto")
+		}
 	}
 	if strings.Contains(k.logs.String(), tok) {
 		t.Error("the token is in the log")
@@ -421,6 +433,9 @@ func TestKeyGenWasmRoute(t *testing.T) {
 		!strings.Contains(resp.Header.Get("Cache-Control"), "immutable") || resp.Header.Get("Content-Encoding") != "" {
 		t.Fatalf("identity: %d %v", resp.StatusCode, resp.Header)
 	}
+	if resp.ContentLength != int64(len(a.raw)) || len(resp.TransferEncoding) != 0 {
+		t.Errorf("identity: Content-Length %d, Transfer-Encoding %v; want %d, not chunked", resp.ContentLength, resp.TransferEncoding, len(a.raw))
+	}
 	if !bytes.HasPrefix(raw, []byte("\x00asm")) {
 		t.Error("not a wasm module")
 	}
@@ -437,7 +452,8 @@ func TestKeyGenWasmRoute(t *testing.T) {
 	}
 	if len(a.br) > 0 {
 		resp, br := get(u, "gzip, deflate, br")
-		if resp.Header.Get("Content-Encoding") != "br" || !bytes.Equal(br, a.br) || len(br) >= len(gz) {
+		if resp.Header.Get("Content-Encoding") != "br" || !bytes.Equal(br, a.br) || len(br) >= len(gz) ||
+			resp.ContentLength != int64(len(a.br)) {
 			t.Errorf("brotli: %v, %d bytes", resp.Header, len(br))
 		}
 		if resp, _ := get(u, "br;q=0, gzip"); resp.Header.Get("Content-Encoding") != "gzip" {
@@ -450,7 +466,9 @@ func TestKeyGenWasmRoute(t *testing.T) {
 	if resp, _ := get("/static/keygen.wasm", "identity"); resp.StatusCode != 200 || strings.Contains(resp.Header.Get("Cache-Control"), "immutable") {
 		t.Errorf("plain name: %d %s", resp.StatusCode, resp.Header.Get("Cache-Control"))
 	}
-	if resp, _ := get("/static/js/keygen.js", "identity"); resp.StatusCode != 200 {
-		t.Errorf("other static files: %d", resp.StatusCode)
+	for _, js := range []string{"/static/js/keygen.js", "/static/js/keygen-boot.js"} {
+		if resp, _ := get(js, "identity"); resp.StatusCode != 200 {
+			t.Errorf("%s: %d", js, resp.StatusCode)
+		}
 	}
 }
