@@ -36,9 +36,17 @@ func buildWasm(root, dir string, extra ...string) (string, error) {
 	out := filepath.Join(dir, "keygen.wasm")
 	args := append([]string{"build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-gcflags=all=-l"}, extra...)
 	args = append(args, "-o", out, "./wasm")
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), args...)
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	env := append(os.Environ(), "GOOS=js", "GOARCH=wasm")
+	// As scripts/wasm.sh: the classic GC while the toolchain has the opt-out.
+	probe := exec.Command(gobin, "env", "GOEXPERIMENT")
+	probe.Env = append(env, "GOEXPERIMENT=nogreenteagc")
+	if probe.Run() == nil {
+		env = append(env, "GOEXPERIMENT=nogreenteagc")
+	}
+	cmd := exec.Command(gobin, args...)
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm", "GOEXPERIMENT=nogreenteagc")
+	cmd.Env = env
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", errors.New("go build ./wasm: " + err.Error() + "\n" + string(b))
 	}
