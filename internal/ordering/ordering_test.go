@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto"
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -324,5 +326,52 @@ func TestExpiredOrgAndPeriod(t *testing.T) {
 	end, _ = ordering.Period(now, "2y", "", "")
 	if ordering.IsPlan(now, end) {
 		t.Error("2 years fits in one certificate")
+	}
+}
+
+// Submissions arrive at once (a double-click, a client retrying, other
+// requestors): with group commit they share transactions, and still every
+// resubmission of one idempotency key returns the one order, every other
+// submission makes its own order, and each order is authorized once.
+func TestConcurrentSubmitsOneOrderPerKey(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	const same, others = 16, 16
+	ids := make([]int64, same+others)
+	errs := make([]error, same+others)
+	var wg sync.WaitGroup
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			in := e.input(portal.ProductBusiness, "a@example.com")
+			in.IdempotencyKey = "double-click"
+			if i >= same {
+				in.IdempotencyKey = fmt.Sprint("other-", i)
+			}
+			o, err := e.svc.Submit(ctx, e.user, in)
+			ids[i], errs[i] = o.ID, err
+		}()
+	}
+	wg.Wait()
+	seen := map[int64]bool{}
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("submission %d: %v", i, err)
+		}
+		if i < same && ids[i] != ids[0] {
+			t.Fatalf("resubmission %d got order %d, the first got %d", i, ids[i], ids[0])
+		}
+		if i >= same {
+			if seen[ids[i]] || ids[i] == ids[0] {
+				t.Fatalf("submission %d shares order %d", i, ids[i])
+			}
+			seen[ids[i]] = true
+		}
+	}
+	var n int
+	e.db.QueryRow(`SELECT COUNT(*) FROM orders`).Scan(&n)
+	if n != 1+others || len(e.bill.authorized) != 1+others {
+		t.Fatalf("%d orders, %d authorizations; want %d each", n, len(e.bill.authorized), 1+others)
 	}
 }
