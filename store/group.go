@@ -109,17 +109,12 @@ func (db *DB) runGroup(batch []*groupReq) {
 		}
 	}
 	ctx := context.Background()
-	if db.writer != nil {
-		wait := time.NewTimer(writerWait)
-		defer wait.Stop()
-		select {
-		case db.writer <- struct{}{}:
-			defer func() { <-db.writer }()
-		case <-wait.C:
-			fail(fmt.Errorf("store: database busy (SQLITE_BUSY): no write turn within %v", writerWait))
-			return
-		}
+	release, err := db.writeTurn(ctx)
+	if err != nil {
+		fail(err)
+		return
 	}
+	defer release()
 	tx, err := db.beginWrite(ctx)
 	if err != nil {
 		fail(err)

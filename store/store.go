@@ -158,29 +158,40 @@ func (db *DB) AppliedMigrations(ctx context.Context) ([]string, error) {
 // here hands the turn to the next writer as soon as one commits. Writers
 // in other processes (CLI commands) still meet busy_timeout.
 func (db *DB) Tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	if db.writer != nil {
-		wait := time.NewTimer(writerWait)
-		defer wait.Stop()
-		select {
-		case db.writer <- struct{}{}:
-			defer func() { <-db.writer }()
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-wait.C:
-			return fmt.Errorf("store: database busy (SQLITE_BUSY): no write turn within %v", writerWait)
-		}
+	release, err := db.writeTurn(ctx)
+	if err != nil {
+		return err
 	}
+	defer release()
 	tx, err := db.beginWrite(ctx)
 	if err != nil {
 		return err
 	}
-	if err := fn(tx); err != nil {
+	if err = fn(tx); err != nil {
 		tx.Rollback()
 		return err
 	}
 	err = tx.Commit()
 	db.writes.Add(1)
 	return err
+}
+
+// writeTurn waits for this process's write turn (at most writerWait) and
+// returns the function that hands it on.
+func (db *DB) writeTurn(ctx context.Context) (release func(), err error) {
+	if db.writer == nil {
+		return func() {}, nil
+	}
+	wait := time.NewTimer(writerWait)
+	defer wait.Stop()
+	select {
+	case db.writer <- struct{}{}:
+		return func() { <-db.writer }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-wait.C:
+		return nil, fmt.Errorf("store: database busy (SQLITE_BUSY): no write turn within %v", writerWait)
+	}
 }
 
 // writeCacheKiB is the page cache of the write connection (SQLite's default
