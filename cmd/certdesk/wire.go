@@ -101,8 +101,11 @@ func (a *app) stop() {
 	}
 }
 
-// orderBilling adapts billing.Service to ordering.Billing (the card type).
+// orderBilling adapts billing.Service to ordering.Billing and
+// ordering.CardHolder (the card type).
 type orderBilling struct{ *billing.Service }
+
+var _ ordering.CardHolder = orderBilling{}
 
 func (b orderBilling) Authorize(ctx context.Context, tx *sql.Tx, accountID, orderID int64, m portal.PaymentMethod, amount int64, card *ordering.Card) (string, error) {
 	var ci *billing.CardInput
@@ -110,4 +113,21 @@ func (b orderBilling) Authorize(ctx context.Context, tx *sql.Tx, accountID, orde
 		ci = &billing.CardInput{Number: card.Number, Expiry: card.Expiry, CVC: card.CVC, Name: card.Name}
 	}
 	return b.Service.Authorize(ctx, tx, accountID, orderID, m, amount, ci)
+}
+
+func (b orderBilling) HoldCard(ctx context.Context, accountID, amount int64, card *ordering.Card) (ordering.CardHold, error) {
+	var ci *billing.CardInput
+	if card != nil && !card.OnFile {
+		ci = &billing.CardInput{Number: card.Number, Expiry: card.Expiry, CVC: card.CVC, Name: card.Name}
+	}
+	h, err := b.Service.HoldCard(ctx, accountID, amount, ci)
+	return ordering.CardHold(h), err
+}
+
+func (b orderBilling) RecordCardHold(ctx context.Context, tx *sql.Tx, accountID, orderID int64, h ordering.CardHold) (string, error) {
+	return b.Service.RecordCardHold(ctx, tx, accountID, orderID, billing.CardHold(h))
+}
+
+func (b orderBilling) ReleaseCardHold(ctx context.Context, h ordering.CardHold) error {
+	return b.Service.ReleaseCardHold(ctx, billing.CardHold(h))
 }

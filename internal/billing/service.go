@@ -345,6 +345,64 @@ func (s *Service) Authorize(ctx context.Context, tx *sql.Tx, accountID, orderID 
 	return ref, nil
 }
 
+// CardHold is a card authorization made at the gateway BEFORE the order's
+// database transaction (HoldCard), so that a gateway's answer time (a real
+// PSP: hundreds of milliseconds) is never spent holding the single
+// database writer, which concurrent order submissions share (group
+// commit). RecordCardHold books it in the transaction; ReleaseCardHold
+// lets it go when that transaction did not commit.
+type CardHold struct {
+	Ref    string // gateway reference
+	Label  string // brand and last four digits, for the ledger
+	Amount int64
+}
+
+// HoldCard checks the card (entered or on file) and authorizes amount at
+// the gateway, outside any transaction. A decline is a field error.
+func (s *Service) HoldCard(ctx context.Context, accountID, amount int64, card *CardInput) (CardHold, error) {
+	if amount <= 0 {
+		return CardHold{}, portal.Errorf(portal.EInvalid, "the amount must be positive")
+	}
+	src, details, err := s.cardSource(ctx, nil, accountID, card)
+	if err != nil {
+		return CardHold{}, err
+	}
+	ref, err := s.Gateway.Authorize(ctx, amount, src)
+	if err != nil {
+		return CardHold{}, err
+	}
+	return CardHold{Ref: ref, Label: details.Label(), Amount: amount}, nil
+}
+
+// RecordCardHold books a hold made by HoldCard as the order's
+// authorization, inside tx (the same ledger row Authorize writes).
+func (s *Service) RecordCardHold(ctx context.Context, tx *sql.Tx, accountID, orderID int64, h CardHold) (string, error) {
+	if orderID == 0 {
+		return "", portal.Errorf(portal.EInvalid, "an authorization needs an order")
+	}
+	err := s.withTx(ctx, tx, func(tx *sql.Tx) error {
+		rows, err := s.Store.OrderLedger(ctx, tx, accountID, orderID)
+		if err != nil {
+			return err
+		}
+		if _, ok := openingRow(rows); ok {
+			return errAlreadyAuthorized
+		}
+		_, err = s.Store.AddLedgerEntry(ctx, tx, LedgerEntry{AccountID: accountID, OrderID: orderID, Method: portal.PayCard,
+			Kind: KindAuthorize, AmountCents: h.Amount, GatewayRef: h.Ref, Detail: h.Label})
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return h.Ref, nil
+}
+
+// ReleaseCardHold releases a hold whose order was not stored.
+func (s *Service) ReleaseCardHold(ctx context.Context, h CardHold) error {
+	return s.Gateway.Release(ctx, h.Ref)
+}
+
 // BalanceTooLow is the error for a balance that does not cover an order.
 func BalanceTooLow(available, amount int64) *portal.Error {
 	bal := FormatEuro(max(available, 0))

@@ -489,3 +489,50 @@ func TestPANNeverInDatabase(t *testing.T) {
 		t.Error("expected the card label in the database")
 	}
 }
+
+// A card hold made before the order's transaction (HoldCard) is booked as
+// the order's authorization (the same ledger row Authorize writes, then
+// captured as usual), a declined card leaves nothing, and a hold whose
+// order was not stored is released at the gateway.
+func TestCardHoldOutsideTheTransaction(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, err := e.svc.HoldCard(ctx, e.acct, 9800, card(billing.TestCardDeclined)); portal.ErrorCode(err) != portal.EInvalid {
+		t.Fatalf("declined card: %v", err)
+	}
+	h, err := e.svc.HoldCard(ctx, e.acct, 9800, card(billing.TestCardVisa))
+	if err != nil || !strings.HasPrefix(h.Ref, "tgauth_") || h.Label != "Visa •••• 4242" {
+		t.Fatalf("hold: %+v %v", h, err)
+	}
+	var id int64
+	err = e.db.Tx(ctx, func(tx *sql.Tx) error {
+		id = e.order(tx, e.acct, e.user, 9800)
+		ref, err := e.svc.RecordCardHold(ctx, tx, e.acct, id, h)
+		if err == nil && ref != h.Ref {
+			t.Errorf("ref %q, want %q", ref, h.Ref)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.settle(id, 4900); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := e.kinds(id), "authorize:card:€98.00 capture:card:€49.00"; got != want {
+		t.Fatalf("ledger %q, want %q", got, want)
+	}
+	lost, err := e.svc.HoldCard(ctx, e.acct, 4900, card(billing.TestCardVisa))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.ReleaseCardHold(ctx, lost); err != nil {
+		t.Fatal(err)
+	}
+	ops := strings.Join(e.gw.Ops(), "\n")
+	for _, want := range []string{"authorize " + h.Ref + " 9800", "capture " + h.Ref + " 4900", "release " + lost.Ref} {
+		if !strings.Contains(ops, want) {
+			t.Errorf("gateway did not see %q:\n%s", want, ops)
+		}
+	}
+}

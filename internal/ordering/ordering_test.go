@@ -375,3 +375,89 @@ func TestConcurrentSubmitsOneOrderPerKey(t *testing.T) {
 		t.Fatalf("%d orders, %d authorizations; want %d each", n, len(e.bill.authorized), 1+others)
 	}
 }
+
+// holdingBilling is a Billing with card holds (ordering.CardHolder). Its
+// gateway call checks that no write transaction is open meanwhile.
+type holdingBilling struct {
+	fakeBilling
+	db                *store.DB
+	holds, released   []string
+	recorded          []int64
+	failRecord        bool
+	writerFreeAtHolds []bool
+}
+
+func (h *holdingBilling) HoldCard(ctx context.Context, acct, amount int64, c *ordering.Card) (ordering.CardHold, error) {
+	if c.Number == "4000000000000002" {
+		return ordering.CardHold{}, &portal.Error{Code: portal.EInvalid, Field: "card_number", Message: "declined"}
+	}
+	// The writer is free: a write transaction with a short deadline gets
+	// its turn at once.
+	wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	h.writerFreeAtHolds = append(h.writerFreeAtHolds, h.db.Tx(wctx, func(*sql.Tx) error { return nil }) == nil)
+	ref := fmt.Sprint("hold-", len(h.holds)+1)
+	h.holds = append(h.holds, ref)
+	return ordering.CardHold{Ref: ref, Label: "Visa 4242", Amount: amount}, nil
+}
+func (h *holdingBilling) RecordCardHold(ctx context.Context, tx *sql.Tx, acct, order int64, hold ordering.CardHold) (string, error) {
+	if h.failRecord {
+		return "", fmt.Errorf("ledger refused")
+	}
+	h.recorded = append(h.recorded, order)
+	return hold.Ref, nil
+}
+func (h *holdingBilling) ReleaseCardHold(ctx context.Context, hold ordering.CardHold) error {
+	h.released = append(h.released, hold.Ref)
+	return nil
+}
+
+// A card is authorized at the gateway before the order's transaction (the
+// writer is free during the gateway call), the hold becomes the order's
+// payment reference, a resubmission does not touch the card again, a
+// decline stores nothing, and a hold whose order was not stored is
+// released.
+func TestCardHeldBeforeTheTransaction(t *testing.T) {
+	e := newEnv(t)
+	hb := &holdingBilling{db: e.db}
+	e.svc.Billing = hb
+	ctx := context.Background()
+	in := e.input(portal.ProductBusiness, "a@example.com")
+	in.PaymentMethod, in.Card = portal.PayCard, ordering.Card{Number: "4242424242424242", Expiry: "12/30", CVC: "123"}
+	in.IdempotencyKey = "card-1"
+	o, err := e.svc.Submit(ctx, e.user, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.PaymentRef != "hold-1" || len(hb.recorded) != 1 || len(hb.released) != 0 {
+		t.Fatalf("payment ref %q, recorded %v, released %v", o.PaymentRef, hb.recorded, hb.released)
+	}
+	if len(hb.writerFreeAtHolds) != 1 || !hb.writerFreeAtHolds[0] {
+		t.Fatalf("the gateway was called while a write transaction was open: %v", hb.writerFreeAtHolds)
+	}
+	again, err := e.svc.Submit(ctx, e.user, in)
+	if err != nil || again.ID != o.ID || len(hb.holds) != 1 {
+		t.Fatalf("resubmission: order %d (first %d), %v; holds %v", again.ID, o.ID, err, hb.holds)
+	}
+
+	declined := in
+	declined.IdempotencyKey, declined.Card.Number = "card-2", "4000000000000002"
+	if _, err := e.svc.Submit(ctx, e.user, declined); fieldErr(err, "card_number") == "" {
+		t.Fatalf("decline: %v", err)
+	}
+
+	hb.failRecord = true
+	failing := in
+	failing.IdempotencyKey = "card-3"
+	if _, err := e.svc.Submit(ctx, e.user, failing); err == nil {
+		t.Fatal("an order whose payment could not be booked was accepted")
+	}
+	if len(hb.released) != 1 || hb.released[0] != hb.holds[len(hb.holds)-1] {
+		t.Fatalf("holds %v, released %v: the unbooked hold must be released", hb.holds, hb.released)
+	}
+	var n int
+	e.db.QueryRow(`SELECT COUNT(*) FROM orders`).Scan(&n)
+	if n != 1 {
+		t.Fatalf("%d orders stored, want 1", n)
+	}
+}

@@ -15,6 +15,7 @@ import (
 type Store interface {
 	Tx(ctx context.Context, fn func(*sql.Tx) error) error
 	GroupTx(ctx context.Context, fn func(context.Context, *sql.Tx) error) error
+	OrderIDByIdempotencyKey(ctx context.Context, q portal.Querier, accountID int64, key string) (int64, error)
 	InsertOrder(ctx context.Context, tx *sql.Tx, o *portal.Order, idemKey string) error
 	SetOrderPaymentRef(ctx context.Context, tx *sql.Tx, orderID int64, ref string) error
 	Order(ctx context.Context, q portal.Querier, accountID, id int64) (portal.Order, error)
@@ -34,6 +35,24 @@ type Billing interface {
 	DefaultMethod(ctx context.Context, accountID int64) portal.PaymentMethod
 	Authorize(ctx context.Context, tx *sql.Tx, accountID, orderID int64, method portal.PaymentMethod, amount int64, card *Card) (string, error)
 	Release(ctx context.Context, tx *sql.Tx, accountID, orderID int64) error
+}
+
+// CardHold is a card authorization made at the gateway before the order's
+// transaction (billing.CardHold).
+type CardHold struct {
+	Ref    string
+	Label  string
+	Amount int64
+}
+
+// CardHolder is a Billing that authorizes cards at the gateway outside the
+// database transaction and books the hold inside it (billing.Service via
+// the wiring). Submit uses it for card payments, so the gateway's answer
+// time never holds the single writer that concurrent submissions share.
+type CardHolder interface {
+	HoldCard(ctx context.Context, accountID, amount int64, card *Card) (CardHold, error)
+	RecordCardHold(ctx context.Context, tx *sql.Tx, accountID, orderID int64, h CardHold) (string, error)
+	ReleaseCardHold(ctx context.Context, h CardHold) error
 }
 
 // Validator starts validations "as part of the order" and tells whether a

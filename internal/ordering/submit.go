@@ -34,6 +34,24 @@ func (s *Service) Submit(ctx context.Context, u portal.User, in Input) (portal.O
 			}
 		}
 	}
+	// A card is authorized at the gateway before the transaction (a
+	// gateway's answer time must not hold the writer); a resubmission
+	// returns the first order without touching the card again.
+	var hold *CardHold
+	holder, _ := s.Billing.(CardHolder)
+	if o.PaymentMethod == portal.PayCard && holder != nil {
+		if in.IdempotencyKey != "" {
+			if id, err := s.Store.OrderIDByIdempotencyKey(ctx, nil, u.AccountID, in.IdempotencyKey); err == nil && id != 0 {
+				return s.Store.Order(ctx, nil, u.AccountID, id)
+			}
+		}
+		c := in.Card
+		h, err := holder.HoldCard(ctx, o.AccountID, o.AmountCents, &c)
+		if err != nil {
+			return portal.Order{}, err
+		}
+		hold = &h
+	}
 	// Group commit (store.GroupTx): concurrent submissions share one
 	// transaction and one fsync, each in its own savepoint; fn's ctx has no
 	// cancellation (a half-written order is rolled back, never interrupted).
@@ -41,14 +59,20 @@ func (s *Service) Submit(ctx context.Context, u portal.User, in Input) (portal.O
 		if err := s.Store.InsertOrder(ctx, tx, &o, in.IdempotencyKey); err != nil {
 			return err
 		}
-		var card *Card
-		if o.PaymentMethod == portal.PayCard {
-			c := in.Card
-			card = &c
-		}
-		ref, err := s.Billing.Authorize(ctx, tx, o.AccountID, o.ID, o.PaymentMethod, o.AmountCents, card)
-		if err != nil {
-			return err
+		var ref string
+		if hold != nil {
+			if ref, err = holder.RecordCardHold(ctx, tx, o.AccountID, o.ID, *hold); err != nil {
+				return err
+			}
+		} else {
+			var card *Card
+			if o.PaymentMethod == portal.PayCard {
+				c := in.Card
+				card = &c
+			}
+			if ref, err = s.Billing.Authorize(ctx, tx, o.AccountID, o.ID, o.PaymentMethod, o.AmountCents, card); err != nil {
+				return err
+			}
 		}
 		if err := s.Store.SetOrderPaymentRef(ctx, tx, o.ID, ref); err != nil {
 			return err
@@ -96,6 +120,12 @@ func (s *Service) Submit(ctx context.Context, u portal.User, in Input) (portal.O
 		}
 		return s.advanceRecipients(ctx, tx, o.Recipients, map[int64]portal.Order{o.ID: o}, links)
 	})
+	if err != nil && hold != nil {
+		// The order was not stored: let go of the card hold.
+		if rerr := holder.ReleaseCardHold(context.WithoutCancel(ctx), *hold); rerr != nil {
+			s.Log.Error("card hold of an order that was not stored could not be released", "err", rerr)
+		}
+	}
 	var pe *portal.Error
 	if errors.As(err, &pe) && pe.Key == "order.duplicate" {
 		return s.Store.Order(ctx, nil, u.AccountID, o.ID)
