@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"log/slog"
 
 	"certdesk/handlers"
@@ -48,7 +47,7 @@ func wire(ctx context.Context, cfg *Config, log *slog.Logger, db *store.DB, cloc
 	a.gateway = billing.NewTestGateway(clock)
 	a.billing = billing.NewService(db, a.gateway, clock)
 	a.ordering = &ordering.Service{
-		Store: db, Billing: orderBilling{a.billing}, ParseCSR: ca.ParseCSR,
+		Store: db, Billing: billing.ForOrdering(a.billing), ParseCSR: ca.ParseCSR,
 		Clock: clock, Log: log,
 	}
 	if a.validation, err = wireValidation(a); err != nil {
@@ -99,35 +98,4 @@ func (a *app) stop() {
 	for _, d := range a.done {
 		<-d
 	}
-}
-
-// orderBilling adapts billing.Service to ordering.Billing and
-// ordering.CardHolder (the card type).
-type orderBilling struct{ *billing.Service }
-
-var _ ordering.CardHolder = orderBilling{}
-
-func (b orderBilling) Authorize(ctx context.Context, tx *sql.Tx, accountID, orderID int64, m portal.PaymentMethod, amount int64, card *ordering.Card) (string, error) {
-	var ci *billing.CardInput
-	if card != nil && !card.OnFile {
-		ci = &billing.CardInput{Number: card.Number, Expiry: card.Expiry, CVC: card.CVC, Name: card.Name}
-	}
-	return b.Service.Authorize(ctx, tx, accountID, orderID, m, amount, ci)
-}
-
-func (b orderBilling) HoldCard(ctx context.Context, accountID, amount int64, card *ordering.Card) (ordering.CardHold, error) {
-	var ci *billing.CardInput
-	if card != nil && !card.OnFile {
-		ci = &billing.CardInput{Number: card.Number, Expiry: card.Expiry, CVC: card.CVC, Name: card.Name}
-	}
-	h, err := b.Service.HoldCard(ctx, accountID, amount, ci)
-	return ordering.CardHold(h), err
-}
-
-func (b orderBilling) RecordCardHold(ctx context.Context, tx *sql.Tx, accountID, orderID int64, h ordering.CardHold) (string, error) {
-	return b.Service.RecordCardHold(ctx, tx, accountID, orderID, billing.CardHold(h))
-}
-
-func (b orderBilling) ReleaseCardHold(ctx context.Context, h ordering.CardHold) error {
-	return b.Service.ReleaseCardHold(ctx, billing.CardHold(h))
 }

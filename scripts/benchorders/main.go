@@ -128,34 +128,6 @@ func (i *noIssuer) IssueRecipient(context.Context, int64) error {
 	return errors.New("benchorders: nothing should be ready to issue")
 }
 
-// orderBilling adapts billing.Service to ordering.Billing (as wire.go).
-type orderBilling struct{ *billing.Service }
-
-func (b orderBilling) Authorize(ctx context.Context, tx *sql.Tx, accountID, orderID int64, m portal.PaymentMethod, amount int64, card *ordering.Card) (string, error) {
-	var ci *billing.CardInput
-	if card != nil && !card.OnFile {
-		ci = &billing.CardInput{Number: card.Number, Expiry: card.Expiry, CVC: card.CVC, Name: card.Name}
-	}
-	return b.Service.Authorize(ctx, tx, accountID, orderID, m, amount, ci)
-}
-
-func (b orderBilling) HoldCard(ctx context.Context, accountID, amount int64, card *ordering.Card) (ordering.CardHold, error) {
-	var ci *billing.CardInput
-	if card != nil && !card.OnFile {
-		ci = &billing.CardInput{Number: card.Number, Expiry: card.Expiry, CVC: card.CVC, Name: card.Name}
-	}
-	h, err := b.Service.HoldCard(ctx, accountID, amount, ci)
-	return ordering.CardHold(h), err
-}
-
-func (b orderBilling) RecordCardHold(ctx context.Context, tx *sql.Tx, accountID, orderID int64, h ordering.CardHold) (string, error) {
-	return b.Service.RecordCardHold(ctx, tx, accountID, orderID, billing.CardHold(h))
-}
-
-func (b orderBilling) ReleaseCardHold(ctx context.Context, h ordering.CardHold) error {
-	return b.Service.ReleaseCardHold(ctx, billing.CardHold(h))
-}
-
 type fixture struct {
 	key   string
 	orgID int64
@@ -222,7 +194,7 @@ func run(total, clients, perOrder int, maxDur time.Duration, keygen bool, cpupro
 	scan := &logScan{}
 	log := slog.New(slog.NewTextHandler(scan, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	bill := billing.NewService(db, billing.NewTestGateway(clock), clock)
-	osvc := &ordering.Service{Store: db, Billing: orderBilling{bill}, Validator: noValidator{}, Issuer: &noIssuer{},
+	osvc := &ordering.Service{Store: db, Billing: billing.ForOrdering(bill), Validator: noValidator{}, Issuer: &noIssuer{},
 		ParseCSR: ca.ParseCSR, Clock: clock, Log: log}
 	fx, err := setup(ctx, db, bill, clock)
 	if err != nil {

@@ -380,57 +380,38 @@ func TestFlowShowsServerErrors(t *testing.T) {
 	}
 }
 
-func TestFlowWithoutWebAssembly(t *testing.T) {
+// A browser without WebAssembly, or without WebCrypto (an old browser, or
+// a page not served over https or from localhost: there is no pure-Go key
+// generation in the module), gets its message and no Generate button.
+func TestFlowWithoutWebAssemblyOrWebCrypto(t *testing.T) {
 	setup(t)
-	srv := newServer(flowRoot, flowWasm, map[string]string{"/": flowHTML()}, nil)
-	defer srv.Close()
-	ctx, err := flowBrowser.NewContext()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ctx.Close()
-	must(t, ctx.AddInitScript(playwright.Script{Content: playwright.String("delete window.WebAssembly;")}))
-	page, err := ctx.NewPage()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := page.Goto(srv.URL + "/"); err != nil {
-		t.Fatal(err)
-	}
-	if s := text(t, page, "#kg-error"); s != "MSG-NO-WASM" {
-		t.Errorf("error box %q, want MSG-NO-WASM", s)
-	}
-	if en, _ := page.Locator("#kg-generate").IsEnabled(); en {
-		t.Error("generate button enabled without WebAssembly")
-	}
-}
-
-// Without WebCrypto (an old browser, or a page not served over https or
-// from localhost) the page says so and offers no button: there is no
-// pure-Go key generation in the module.
-func TestFlowWithoutWebCrypto(t *testing.T) {
-	setup(t)
-	srv := newServer(flowRoot, flowWasm, map[string]string{"/": flowHTML()}, nil)
-	defer srv.Close()
-	ctx, err := flowBrowser.NewContext()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ctx.Close()
-	must(t, ctx.AddInitScript(playwright.Script{Content: playwright.String(
-		`Object.defineProperty(Crypto.prototype, "subtle", { get() { return undefined; } });`)}))
-	page, err := ctx.NewPage()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := page.Goto(srv.URL + "/"); err != nil {
-		t.Fatal(err)
-	}
-	if s := text(t, page, "#kg-error"); s != "MSG-NO-WEBCRYPTO" {
-		t.Errorf("error box %q, want MSG-NO-WEBCRYPTO", s)
-	}
-	if en, _ := page.Locator("#kg-generate").IsEnabled(); en {
-		t.Error("generate button enabled without WebCrypto")
+	for _, tc := range []struct{ name, initScript, message string }{
+		{"no WebAssembly", "delete window.WebAssembly;", "MSG-NO-WASM"},
+		{"no WebCrypto", `Object.defineProperty(Crypto.prototype, "subtle", { get() { return undefined; } });`, "MSG-NO-WEBCRYPTO"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newServer(flowRoot, flowWasm, map[string]string{"/": flowHTML()}, nil)
+			defer srv.Close()
+			ctx, err := flowBrowser.NewContext()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ctx.Close()
+			must(t, ctx.AddInitScript(playwright.Script{Content: playwright.String(tc.initScript)}))
+			page, err := ctx.NewPage()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := page.Goto(srv.URL + "/"); err != nil {
+				t.Fatal(err)
+			}
+			if s := text(t, page, "#kg-error"); s != tc.message {
+				t.Errorf("error box %q, want %s", s, tc.message)
+			}
+			if en, _ := page.Locator("#kg-generate").IsEnabled(); en {
+				t.Error("generate button enabled")
+			}
+		})
 	}
 }
 
