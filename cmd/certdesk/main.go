@@ -3,6 +3,7 @@
 //	certdesk serve      run the portal (HTTP, mail worker, scheduler)
 //	certdesk migrate    apply database migrations and exit
 //	certdesk user add   add a user
+//	certdesk contract   set or show an account's contract terms
 //
 // Every flag can also be given as an environment variable: --data-dir is
 // CERTDESK_DATA_DIR, and so on.
@@ -14,11 +15,12 @@ import (
 )
 
 var commands = map[string]func(args []string) error{
-	"serve":   cmdServe,
-	"migrate": cmdMigrate,
-	"user":    cmdUser,
-	"apikey":  cmdAPIKey,
-	"ca":      cmdCA,
+	"serve":    cmdServe,
+	"migrate":  cmdMigrate,
+	"user":     cmdUser,
+	"apikey":   cmdAPIKey,
+	"ca":       cmdCA,
+	"contract": cmdContract,
 }
 
 func main() {
@@ -46,5 +48,6 @@ commands:
   user add     add a user (--email --name --role [--account])
   ca init      create the root and issuing CA in the data directory
   ca import    import an issuing CA certificate and key
-  apikey create --user EMAIL   create an API key`)
+  apikey create --user EMAIL   create an API key
+  contract set|show --account NAME   set or show a customer account's contract terms`)
 }
