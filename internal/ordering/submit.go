@@ -60,6 +60,7 @@ func (s *Service) Submit(ctx context.Context, u portal.User, in Input) (portal.O
 			return err
 		}
 		var ref string
+		var err error
 		if hold != nil {
 			if ref, err = holder.RecordCardHold(ctx, tx, o.AccountID, o.ID, *hold); err != nil {
 				return err
