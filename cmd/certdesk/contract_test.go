@@ -38,12 +38,12 @@ func TestContractCommand(t *testing.T) {
 		t.Fatalf("show before: %q %v", out, err)
 	}
 	for _, bad := range [][]string{
-		{"set", "--account", "Acme B.V.", "--limit", "5000"},                                        // no reference
-		{"set", "--account", "Acme B.V.", "--reference", "C-1", "--limit", "-5"},                    // negative
-		{"set", "--account", "Acme B.V.", "--reference", "C-1", "--limit", "lots"},                  // not an amount
+		{"set", "--account", "Acme B.V.", "--limit", "5000"},                                         // no reference
+		{"set", "--account", "Acme B.V.", "--reference", "C-1", "--limit", "-5"},                     // negative
+		{"set", "--account", "Acme B.V.", "--reference", "C-1", "--limit", "lots"},                   // not an amount
 		{"set", "--account", "Acme B.V.", "--reference", "C-1", "--limit", "5000", "--price", "x=1"}, // unknown product
-		{"set", "--account", "Nobody", "--reference", "C-1", "--limit", "5000"},                     // unknown account
-		{"set", "--reference", "C-1", "--limit", "5000"},                                            // no account
+		{"set", "--account", "Nobody", "--reference", "C-1", "--limit", "5000"},                      // unknown account
+		{"set", "--reference", "C-1", "--limit", "5000"},                                             // no account
 		{"delete", "--account", "Acme B.V."},
 	} {
 		if _, err := run(bad...); err == nil {
