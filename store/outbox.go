@@ -272,13 +272,48 @@ func sortOutbox(ms []OutboxMessage) {
 
 // MarkSent records a delivery: status 'sent', sent_at = now, the lease
 // cleared. A row already marked sent keeps its first sent_at.
+//
+// With ScrubSentMail set (production), the delivered message keeps its
+// envelope (recipient, subject, kind, times, Message-ID) and loses its
+// bodies and attachments in the same transaction: they carry single-use
+// links whose tokens the rest of the database keeps only as hashes
+// (KeyGen, mailbox and domain validation, setup), and certificates that
+// are kept elsewhere.
 func (db *DB) MarkSent(ctx context.Context, id int64, now time.Time) error {
-	res, err := db.ExecContext(ctx, `UPDATE outbox SET status = 'sent', sent_at = COALESCE(sent_at, ?), claimed_until = NULL
-		WHERE id = ?`, fmtTime(now), id)
-	if err != nil {
+	return db.Tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'sent', sent_at = COALESCE(sent_at, ?), claimed_until = NULL,
+			text_body = CASE WHEN ? THEN '' ELSE text_body END, html_body = CASE WHEN ? THEN '' ELSE html_body END
+			WHERE id = ?`, fmtTime(now), db.ScrubSentMail, db.ScrubSentMail, id)
+		if err != nil {
+			return err
+		}
+		if err := affectedOne(res, "outbox message"); err != nil {
+			return err
+		}
+		if db.ScrubSentMail {
+			_, err = tx.ExecContext(ctx, `DELETE FROM outbox_attachments WHERE outbox_id = ?`, id)
+		}
 		return err
-	}
-	return affectedOne(res, "outbox message")
+	})
+}
+
+// ScrubSentOutbox removes the bodies and attachments of every delivered
+// message (see MarkSent), e.g. those delivered before ScrubSentMail was
+// set. It returns how many messages it scrubbed.
+func (db *DB) ScrubSentOutbox(ctx context.Context) (int64, error) {
+	var n int64
+	err := db.Tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM outbox_attachments WHERE outbox_id IN (SELECT id FROM outbox WHERE status = 'sent')`); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE outbox SET text_body = '', html_body = '' WHERE status = 'sent' AND (text_body <> '' OR html_body <> '')`)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
 }
 
 // MarkFailed records a failed attempt. With final false the row goes back

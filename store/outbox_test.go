@@ -334,3 +334,47 @@ func TestListAndGetOutbox(t *testing.T) {
 		t.Fatalf("LatestOutboxTo other kind: %v", err)
 	}
 }
+
+// In production a delivered message keeps its envelope but not its bodies
+// or attachments (they hold single-use links); a message still to be sent
+// keeps everything, and the start-up sweep scrubs what was delivered
+// before. Without ScrubSentMail (the dev mailbox) nothing is removed.
+func TestSentMailScrubbed(t *testing.T) {
+	db, clock, _ := openOutboxDB(t)
+	ctx := context.Background()
+	kept, _ := db.Enqueue(ctx, outboxSample("dev@example.com"))
+	db.ClaimDue(ctx, clock.Now(), time.Minute, 10)
+	if err := db.MarkSent(ctx, kept, clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := db.GetOutbox(ctx, kept); m.Text == "" || len(m.Attachments) != 2 {
+		t.Fatalf("without ScrubSentMail the message lost its content: %+v", m)
+	}
+
+	db.ScrubSentMail = true
+	sent, _ := db.Enqueue(ctx, outboxSample("a@example.com"))
+	pending, _ := db.Enqueue(ctx, outboxSample("b@example.com"))
+	db.ClaimDue(ctx, clock.Now(), time.Minute, 10)
+	if err := db.MarkSent(ctx, sent, clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	m, err := db.GetOutbox(ctx, sent)
+	if err != nil || m.Status != OutboxSent || m.To != "a@example.com" || m.Subject != "Your certificate" || m.MessageID == "" {
+		t.Fatalf("envelope of the delivered message: %+v %v", m, err)
+	}
+	if m.Text != "" || m.HTML != "" || len(m.Attachments) != 0 {
+		t.Fatalf("delivered message still holds its content: text %q html %q %d attachments", m.Text, m.HTML, len(m.Attachments))
+	}
+	if p, _ := db.GetOutbox(ctx, pending); p.Text == "" || len(p.Attachments) != 2 {
+		t.Fatalf("a message not yet delivered lost its content: %+v", p)
+	}
+	if n, err := db.ScrubSentOutbox(ctx); err != nil || n != 1 {
+		t.Fatalf("sweep scrubbed %d (%v), want the 1 delivered before", n, err)
+	}
+	if m, _ := db.GetOutbox(ctx, kept); m.Text != "" || len(m.Attachments) != 0 {
+		t.Fatalf("sweep left the earlier delivery's content: %+v", m)
+	}
+	if p, _ := db.GetOutbox(ctx, pending); p.Text == "" || len(p.Attachments) != 2 {
+		t.Fatalf("sweep touched a pending message: %+v", p)
+	}
+}

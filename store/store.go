@@ -30,6 +30,9 @@ var migrationFS embed.FS
 type DB struct {
 	*sql.DB
 	Clock portal.Clock
+	// ScrubSentMail drops a message's bodies and attachments once it is
+	// delivered (MarkSent); production sets it, the dev mailbox needs them.
+	ScrubSentMail bool
 	// writer lets this process's transactions take turns (see Tx).
 	writer chan struct{}
 	// wconn is the connection every write transaction uses (beginWrite);

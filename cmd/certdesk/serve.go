@@ -73,6 +73,17 @@ func cmdServe(args []string) error {
 		return err
 	}
 	defer db.Close()
+	// Outside development a delivered email loses its bodies and
+	// attachments (single-use links, certificates kept elsewhere); the dev
+	// mailbox shows them, so --dev keeps them.
+	if !cfg.Dev {
+		db.ScrubSentMail = true
+		if n, err := db.ScrubSentOutbox(ctx); err != nil {
+			return err
+		} else if n > 0 {
+			log.Info("bodies of delivered emails removed", "messages", n)
+		}
+	}
 	keys, err := loadOrCreateSessionKeys(cfg.DataDir)
 	if err != nil {
 		return err
