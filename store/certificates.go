@@ -162,24 +162,6 @@ func (db *DB) BeginIssuances(ctx context.Context, tx *sql.Tx, certs []*portal.Ce
 	return errs, nil
 }
 
-// InSavepoint runs fn inside a savepoint of tx. When fn fails its changes
-// are undone, tx stays usable, and fnErr is fn's error. err is a failure of
-// the savepoint itself: tx must be rolled back.
-func (db *DB) InSavepoint(ctx context.Context, tx *sql.Tx, fn func() error) (fnErr, err error) {
-	if _, err := tx.ExecContext(ctx, `SAVEPOINT certdesk_item`); err != nil {
-		return nil, err
-	}
-	if fnErr = fn(); fnErr != nil {
-		if _, err := tx.ExecContext(ctx, `ROLLBACK TO certdesk_item`); err != nil {
-			return fnErr, err
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `RELEASE certdesk_item`); err != nil {
-		return fnErr, err
-	}
-	return fnErr, nil
-}
-
 // CompleteIssuance stores the signed certificate (status 'issued') and
 // marks its recipient issued with it as the current certificate, inside tx
 // (with the payment and the emails). The row must still be 'issuing' and

@@ -20,6 +20,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -121,30 +122,19 @@ func (db *DB) runGroup(batch []*groupReq) {
 		return
 	}
 	for _, r := range batch {
-		if _, err := tx.ExecContext(ctx, `SAVEPOINT grp`); err != nil {
-			tx.Rollback()
-			fail(err)
-			return
-		}
-		r.err, r.panic = callGroupFn(r, tx)
-		if r.err == nil && r.panic == nil {
-			if _, err := tx.ExecContext(ctx, `RELEASE grp`); err != nil {
-				tx.Rollback()
-				fail(err)
-				return
+		// A failing or panicking function is rolled back to its savepoint
+		// alone. If even that fails the transaction is gone: everyone gets
+		// the error.
+		_, err := db.InSavepoint(ctx, tx, func() error {
+			r.err, r.panic = callGroupFn(r, tx)
+			if r.panic != nil {
+				return errGroupFnPanicked
 			}
-			continue
-		}
-		// Undo this function's writes only. If even that fails the
-		// transaction is gone: everyone gets the error.
-		if _, err := tx.ExecContext(ctx, `ROLLBACK TO grp`); err != nil {
+			return r.err
+		})
+		if err != nil {
 			tx.Rollback()
-			fail(fmt.Errorf("store: group transaction lost after a failed write: %w", err))
-			return
-		}
-		if _, err := tx.ExecContext(ctx, `RELEASE grp`); err != nil {
-			tx.Rollback()
-			fail(err)
+			fail(fmt.Errorf("store: group transaction lost: %w", err))
 			return
 		}
 	}
@@ -152,6 +142,28 @@ func (db *DB) runGroup(batch []*groupReq) {
 		fail(err)
 	}
 	db.writes.Add(1)
+}
+
+// errGroupFnPanicked rolls a panicking function back to its savepoint; the
+// panic itself is re-raised in its caller's goroutine.
+var errGroupFnPanicked = errors.New("store: group function panicked")
+
+// InSavepoint runs fn inside a savepoint of tx. When fn fails its changes
+// are undone, tx stays usable, and fnErr is fn's error. err is a failure of
+// the savepoint itself: tx must be rolled back.
+func (db *DB) InSavepoint(ctx context.Context, tx *sql.Tx, fn func() error) (fnErr, err error) {
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT certdesk_item`); err != nil {
+		return nil, err
+	}
+	if fnErr = fn(); fnErr != nil {
+		if _, err := tx.ExecContext(ctx, `ROLLBACK TO certdesk_item`); err != nil {
+			return fnErr, err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `RELEASE certdesk_item`); err != nil {
+		return fnErr, err
+	}
+	return fnErr, nil
 }
 
 func callGroupFn(r *groupReq, tx *sql.Tx) (err error, p any) {
