@@ -130,3 +130,45 @@ func TestStmtCacheAfterErrorsAndSchemaChange(t *testing.T) {
 		t.Fatalf("after ALTER TABLE the cached SELECT * gives columns %v", c)
 	}
 }
+
+// A connection compiles a statement once and reuses it: the statement
+// cached after the first run is the one still cached, idle, after the third.
+func TestStmtCacheReusesStatements(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t)
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const q = `SELECT COUNT(*) FROM accounts WHERE id > ?`
+	cached := func() (st *cachedStmt, n int) {
+		err := conn.Raw(func(dc any) error {
+			c, ok := dc.(*cachingConn)
+			if !ok {
+				t.Fatalf("driver connection is %T, not the caching one", dc)
+			}
+			st, n = c.stmts[q], len(c.stmts)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st, n
+	}
+	var first *cachedStmt
+	var size int
+	for i := 0; i < 3; i++ {
+		var n int
+		if err := conn.QueryRowContext(ctx, q, i).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		st, sz := cached()
+		if i == 0 {
+			first, size = st, sz
+		}
+		if st == nil || st != first || sz != size || st.busy {
+			t.Fatalf("run %d: cached %p (first %p), %d statements (then %d), busy %v", i+1, st, first, sz, size, st != nil && st.busy)
+		}
+	}
+}
