@@ -9,8 +9,8 @@
 // SubjectPublicKeyInfo, and the page does the PEM armour in JavaScript (the
 // module takes and returns DER). The browser's WebCrypto makes the key and
 // signs the CSR; what the module links is what the page calls (wasm/main.go),
-// so GenerateRSA2048 and CSR, kept here for tests and native use, add nothing
-// to it. go-pkcs12 is the heavy dependency: it imports crypto/x509 (whose
+// so CSR, the all-Go reference the tests compare the page's path with, adds
+// nothing to it. go-pkcs12 is the heavy dependency: it imports crypto/x509 (whose
 // init links the ECDSA, Ed25519 and P-256 tables) and calls
 // x509.MarshalPKCS8PrivateKey; of the x509.Certificate it reads only Raw.
 // See docs/keygen-notes.md for the sizes.
@@ -70,12 +70,6 @@ var (
 	oidSHA256WithRSA = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 11}
 	oidCommonName    = asn1.ObjectIdentifier{2, 5, 4, 3}
 )
-
-// GenerateRSA2048 makes a fresh RSA-2048 key (exponent 65537) from crypto/rand
-// (in the browser: crypto.getRandomValues).
-func GenerateRSA2048() (*rsa.PrivateKey, error) {
-	return rsa.GenerateKey(rand.Reader, KeyBits)
-}
 
 func checkRSAPublic(pub *rsa.PublicKey) error {
 	if pub == nil || pub.N == nil || pub.N.Sign() <= 0 || pub.N.BitLen() != KeyBits || pub.E != 65537 {

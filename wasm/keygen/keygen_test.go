@@ -35,7 +35,7 @@ var (
 
 func testKey(t *testing.T) *rsa.PrivateKey {
 	t.Helper()
-	sharedOnce.Do(func() { sharedKey, sharedErr = GenerateRSA2048() })
+	sharedOnce.Do(func() { sharedKey, sharedErr = rsa.GenerateKey(rand.Reader, KeyBits) })
 	if sharedErr != nil {
 		t.Fatal(sharedErr)
 	}
@@ -59,26 +59,6 @@ func parseCSR(t *testing.T, csrPEM []byte) *x509.CertificateRequest {
 		t.Fatalf("ParseCertificateRequest: %v", err)
 	}
 	return csr
-}
-
-func TestGenerateRSA2048(t *testing.T) {
-	key, err := GenerateRSA2048()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if key.N.BitLen() != 2048 || key.E != 65537 {
-		t.Fatalf("got %d bits, e=%d; want 2048, 65537", key.N.BitLen(), key.E)
-	}
-	if err := key.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	other, err := GenerateRSA2048()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if key.N.Cmp(other.N) == 0 {
-		t.Fatal("two calls made the same key")
-	}
 }
 
 func TestCSRParsesAndVerifies(t *testing.T) {
