@@ -16,7 +16,6 @@ package billing
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"time"
 
 	"certdesk/internal/portal"
@@ -683,7 +682,3 @@ func (s *Service) SaveCard(ctx context.Context, accountID int64, card CardInput)
 	return sc, nil
 }
 
-// IsDecline reports whether err is a gateway decline.
-func IsDecline(err error) bool {
-	return errors.Is(err, ErrCardDeclined) || errors.Is(err, ErrInsufficientFunds)
-}

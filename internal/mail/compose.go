@@ -37,7 +37,6 @@ import (
 	"fmt"
 	htmltemplate "html/template"
 	"net/url"
-	"sort"
 	"strings"
 	"sync"
 
@@ -83,18 +82,6 @@ func Register(kind string, t Template) {
 		panic("mail.Register: duplicate kind " + kind)
 	}
 	kinds[kind] = t
-}
-
-// Kinds lists the registered kinds, sorted (for the dev mailbox and tests).
-func Kinds() []string {
-	kindsMu.RLock()
-	defer kindsMu.RUnlock()
-	out := make([]string, 0, len(kinds))
-	for k := range kinds {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // LookupKind returns the registered template of kind.
