@@ -681,4 +681,3 @@ func (s *Service) SaveCard(ctx context.Context, accountID int64, card CardInput)
 	}
 	return sc, nil
 }
-
