@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"certdesk/internal/billing"
 	"certdesk/internal/i18n"
 	"certdesk/internal/ordering"
 	"certdesk/internal/portal"
@@ -22,7 +23,7 @@ import (
 
 // BillingInfo is what the order pages show about payment.
 type BillingInfo interface {
-	Quote(ctx context.Context, accountID int64, product portal.Product, recipients, days int) (perCert, total int64)
+	PriceListFor(ctx context.Context, accountID int64) billing.PriceList
 	DefaultMethod(ctx context.Context, accountID int64) portal.PaymentMethod
 	BalanceCents(ctx context.Context, accountID int64) (int64, error)
 	CardOnFileLabel(ctx context.Context, accountID int64) (string, error)
@@ -152,13 +153,14 @@ func (s *Server) renderOrderForm(c echo.Context, status int, f views.Form, rows 
 		days = ordering.Days(now, end)
 		vm.Plan = ordering.IsPlan(now, end)
 	}
+	prices := s.Billing.PriceListFor(ctx, u.AccountID)
 	for _, p := range portal.Products {
-		per, _ := s.Billing.Quote(ctx, u.AccountID, p, 1, 365)
+		per, _ := prices.Quote(p, 1, 365)
 		vm.Products = append(vm.Products, views.ProductOption{Value: string(p.ID), Label: l.T("product." + string(p.ID)),
 			Legacy: p.Legacy, NeedsOrg: p.NeedsOrganization, PersonalName: p.PersonalName, PriceCents: per})
 		if string(p.ID) == vm.Product {
 			vm.Legacy, vm.NeedsOrg, vm.PersonalName = p.Legacy, p.NeedsOrganization, p.PersonalName
-			per, total := s.Billing.Quote(ctx, u.AccountID, p, len(rows), days)
+			per, total := prices.Quote(p, len(rows), days)
 			vm.PerCert, vm.Total = euro(per), euro(total)
 		}
 	}

@@ -149,23 +149,53 @@ func Years(days int) int64 {
 	return int64((days + 364) / 365)
 }
 
-// Quote prices an order: per certificate, the contract price of the
-// product when the account has an active contract with one, else the
-// product's list price, times the started years of the period
-// (ceil(days/365)); the total is that times the number of recipients
-// (0 for fewer than one). When the contract cannot be read, the list
-// price is quoted (the order's Authorize in the same transaction then
-// fails on the same database error); PriceOrder returns the error.
-func (s *Service) Quote(ctx context.Context, accountID int64, product portal.Product, recipients int, days int) (perCert, total int64) {
-	perCert, total, err := s.PriceOrder(ctx, accountID, product, max(recipients, 1), days)
-	if err != nil {
-		perCert = product.PriceCents * Years(days)
-		total = perCert * int64(max(recipients, 1))
+// PriceList is an account's price per certificate per year by product:
+// its active contract's price where the contract has one, else the
+// product's list price.
+type PriceList struct {
+	contract map[portal.ProductID]int64
+}
+
+// Quote prices an order from the list: per certificate, the product's
+// price times the started years of the period (ceil(days/365)); the total
+// is that times the number of recipients (0 for fewer than one).
+func (l PriceList) Quote(product portal.Product, recipients, days int) (perCert, total int64) {
+	price, ok := l.contract[product.ID]
+	if !ok {
+		price = product.PriceCents
 	}
+	perCert = price * Years(days)
 	if recipients < 1 {
-		total = 0
+		return perCert, 0
 	}
-	return perCert, total
+	return perCert, perCert * int64(recipients)
+}
+
+// Prices reads the account's price list (one read of its contract).
+func (s *Service) Prices(ctx context.Context, accountID int64) (PriceList, error) {
+	c, err := s.Store.BillingContract(ctx, nil, accountID)
+	switch {
+	case err == nil:
+		if c.Active {
+			return PriceList{contract: c.Prices}, nil
+		}
+	case !isNotFound(err):
+		return PriceList{}, err
+	}
+	return PriceList{}, nil
+}
+
+// PriceListFor is Prices for showing prices: when the contract cannot be
+// read it gives the list prices (an order's Authorize then fails on the
+// same database error, so nothing is charged at the wrong price).
+func (s *Service) PriceListFor(ctx context.Context, accountID int64) PriceList {
+	l, _ := s.Prices(ctx, accountID)
+	return l
+}
+
+// Quote prices one product for an account (PriceList.Quote).
+func (s *Service) Quote(ctx context.Context, accountID int64, product portal.Product, recipients int, days int) (perCert, total int64) {
+	return s.PriceListFor(ctx, accountID).Quote(product, recipients, days)
 }
 
 // PriceOrder is Quote with the database error returned; fewer than one
@@ -174,18 +204,12 @@ func (s *Service) PriceOrder(ctx context.Context, accountID int64, product porta
 	if recipients < 1 {
 		return 0, 0, portal.Errorf(portal.EInvalid, "an order needs at least one recipient")
 	}
-	price := product.PriceCents
-	c, err := s.Store.BillingContract(ctx, nil, accountID)
-	switch {
-	case err == nil:
-		if p, ok := c.Prices[product.ID]; ok && c.Active {
-			price = p
-		}
-	case !isNotFound(err):
+	l, err := s.Prices(ctx, accountID)
+	if err != nil {
 		return 0, 0, err
 	}
-	perCert = price * Years(days)
-	return perCert, perCert * int64(recipients), nil
+	perCert, total = l.Quote(product, recipients, days)
+	return perCert, total, nil
 }
 
 // DefaultMethod is the payment method the order form preselects: contract
