@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -62,5 +63,51 @@ func TestListOrdersAttachesRecipients(t *testing.T) {
 	}
 	if orders, _, _ := db.ListOrders(ctx, a.ID, OrderFilter{Email: "y2"}); len(orders) != 1 || orders[0].ID != o3 {
 		t.Fatalf("email filter: %+v", orders)
+	}
+}
+
+// OrderHead is OrderByID without the recipients' rows, with their number.
+func TestOrderHead(t *testing.T) {
+	ctx := context.Background()
+	clock := portal.NewFixedClock(time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC))
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "o.db"), clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	a, _ := db.CreateAccount(ctx, "A")
+	u, _ := db.CreateUser(ctx, portal.User{AccountID: a.ID, Email: "a@a.test", Name: "A", Role: portal.RoleUser, PasswordHash: "x"})
+	ids := map[int]int64{}
+	for _, n := range []int{1, 3} {
+		o := portal.Order{AccountID: a.ID, UserID: u.ID, Product: portal.ProductIndividual, SignatureHash: portal.SHA384,
+			PeriodStart: clock.Now(), PeriodEnd: clock.Now().AddDate(2, 0, 0), PaymentMethod: portal.PayContract, AmountCents: 4200,
+			AdditionalEmails: []string{"cc@a.test", "dd@a.test"}, AgreementVersion: "t", AgreedAt: clock.Now()}
+		for i := 0; i < n; i++ {
+			o.Recipients = append(o.Recipients, portal.Recipient{Email: "r@a.test", CommonName: "r", Status: portal.RecipientAwaitingKeyGen})
+		}
+		if err := db.Tx(ctx, func(tx *sql.Tx) error { return db.InsertOrder(ctx, tx, &o, "") }); err != nil {
+			t.Fatal(err)
+		}
+		ids[n] = o.ID
+	}
+	for n, id := range ids {
+		full, err := db.OrderByID(ctx, nil, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		head, count, err := db.OrderHead(ctx, nil, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if count != n || len(full.Recipients) != n || head.Recipients != nil {
+			t.Fatalf("order %d: count %d, recipients %d/%d, want %d", id, count, len(full.Recipients), len(head.Recipients), n)
+		}
+		full.Recipients = nil
+		if fmt.Sprintf("%+v", head) != fmt.Sprintf("%+v", full) {
+			t.Fatalf("OrderHead differs from OrderByID:\n%+v\n%+v", head, full)
+		}
+	}
+	if _, _, err := db.OrderHead(ctx, nil, 9999); portal.ErrorCode(err) != portal.ENotFound {
+		t.Fatalf("unknown order: %v", err)
 	}
 }

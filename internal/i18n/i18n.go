@@ -8,6 +8,7 @@ import (
 	"embed"
 	"io/fs"
 	"strings"
+	"sync"
 
 	"github.com/BurntSushi/toml"
 	"github.com/nicksnyder/go-i18n/v2/i18n"
@@ -88,8 +89,28 @@ func (z *Localizer) T(id string, data ...map[string]any) string {
 	return s
 }
 
-// Has reports whether the catalogue has id in language lang.
+// Has reports whether the catalogue has id in language lang (a map
+// look-up: every email composes several messages and asks first; asking
+// go-i18n rendered each message twice).
 func Has(lang, id string) bool {
+	if keys, ok := catalogueKeys()[lang]; ok {
+		return keys[id]
+	}
+	return hasLocalized(lang, id)
+}
+
+// catalogueKeys is Keys, read once (the embedded files do not change).
+var catalogueKeys = sync.OnceValue(func() map[string]map[string]bool {
+	k, err := Keys()
+	if err != nil {
+		panic("i18n: " + err.Error()) // mustLoad parsed the same files
+	}
+	return k
+})
+
+// hasLocalized asks go-i18n: id localizes in lang without falling back
+// to another language.
+func hasLocalized(lang, id string) bool {
 	l := i18n.NewLocalizer(Bundle, lang)
 	_, tag, err := l.LocalizeWithTag(&i18n.LocalizeConfig{MessageID: id})
 	return err == nil && strings.HasPrefix(tag.String(), lang)

@@ -45,3 +45,30 @@ func TestMatch(t *testing.T) {
 		t.Errorf("switch first: %q", got)
 	}
 }
+
+// Has (a map look-up) answers as go-i18n does: every id of the catalogue
+// in each language, ids that do not exist, and a language we do not have.
+func TestHasMatchesLocalizer(t *testing.T) {
+	keys, err := Keys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, lang := range append(Languages, "de") {
+		ids := []string{"no.such.message", "", "certs.mail.issued"}
+		for k := range keys["en"] {
+			ids = append(ids, k)
+		}
+		for _, id := range ids {
+			if got, want := Has(lang, id), hasLocalized(lang, id); got != want {
+				t.Errorf("Has(%q, %q) = %v, go-i18n says %v", lang, id, got, want)
+			}
+			if Has(lang, id) {
+				n++
+			}
+		}
+	}
+	if n < 2*len(keys["en"]) || Has("en", "no.such.message") || Has("de", "certs.mail.issued.subject") {
+		t.Fatalf("Has found %d ids for %d keys in two languages", n, len(keys["en"]))
+	}
+}

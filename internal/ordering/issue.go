@@ -65,6 +65,7 @@ type IssueStore interface {
 	Tx(ctx context.Context, fn func(*sql.Tx) error) error
 	Recipient(ctx context.Context, q portal.Querier, id int64) (portal.Recipient, error)
 	OrderByID(ctx context.Context, q portal.Querier, id int64) (portal.Order, error)
+	OrderHead(ctx context.Context, q portal.Querier, id int64) (portal.Order, int, error)
 	OrgsForAccount(ctx context.Context, q portal.Querier, accountID int64) ([]portal.Organization, error)
 	UserByID(ctx context.Context, id int64) (portal.User, error)
 	OpenRecipients(ctx context.Context, q portal.Querier, accountID int64) ([]portal.Recipient, error)
@@ -184,7 +185,8 @@ func (p *Pipeline) IssueRecipient(ctx context.Context, recipientID int64) error 
 // issueData is what one attempt loads before it records the intent.
 type issueData struct {
 	r       portal.Recipient
-	o       portal.Order
+	o       portal.Order // without its recipients (Store.OrderHead)
+	nRecips int          // how many recipients the order has
 	prod    portal.Product
 	org     *portal.Organization
 	user    portal.User
@@ -200,7 +202,7 @@ func (p *Pipeline) Issue(ctx context.Context, recipientID int64) (Outcome, error
 // load reads everything an attempt needs. Outcome Issued means "go on";
 // a non-empty hold is a refusal: the recipient is to be held with that
 // reason.
-func (p *Pipeline) load(ctx context.Context, recipientID int64) (d *issueData, out Outcome, hold string, err error) {
+func (p *Pipeline) load(ctx context.Context, recipientID int64, m *loadMemo) (d *issueData, out Outcome, hold string, err error) {
 	r, err := p.Store.Recipient(ctx, nil, recipientID)
 	if err != nil {
 		return nil, Skipped, "", err
@@ -208,20 +210,21 @@ func (p *Pipeline) load(ctx context.Context, recipientID int64) (d *issueData, o
 	if r.Status != portal.RecipientReady {
 		return nil, Skipped, "", nil
 	}
-	o, err := p.Store.OrderByID(ctx, nil, r.OrderID)
+	oh, err := m.order(ctx, p.Store, r.OrderID)
 	if err != nil {
 		return nil, Skipped, "", err
 	}
+	o := oh.o
 	if o.Status == portal.OrderCancelled {
 		return nil, Skipped, "", nil
 	}
-	d = &issueData{r: r, o: o}
+	d = &issueData{r: r, o: o, nRecips: oh.n}
 	prod, ok := portal.ProductByID(o.Product)
 	if !ok {
 		return nil, Skipped, "unknown product " + string(o.Product), nil
 	}
 	d.prod = prod
-	if d.user, err = p.Store.UserByID(ctx, o.UserID); err != nil {
+	if d.user, err = m.user(ctx, p.Store, o.UserID); err != nil {
 		return nil, Skipped, "", err
 	}
 	pub, err := ca.ParseCSR([]byte(r.CSR))
@@ -237,7 +240,7 @@ func (p *Pipeline) load(ctx context.Context, recipientID int64) (d *issueData, o
 		req.CommonNameFromName, req.CommonName = true, r.CommonName
 	}
 	if prod.NeedsOrganization {
-		orgs, err := p.Store.OrgsForAccount(ctx, nil, o.AccountID)
+		orgs, err := m.orgs(ctx, p.Store, o.AccountID)
 		if err != nil {
 			return nil, Skipped, "", err
 		}
@@ -386,10 +389,10 @@ func (p *Pipeline) completionFailed(ctx context.Context, d *issueData, cert port
 // settled for the recipient (a KeyGen re-issue is not charged twice); 0
 // for later periods of a plan (paid with the order).
 func (p *Pipeline) amountDue(ctx context.Context, tx *sql.Tx, d *issueData) (int64, error) {
-	if d.r.PlanPeriod > 1 || len(d.o.Recipients) == 0 {
+	if d.r.PlanPeriod > 1 || d.nRecips == 0 {
 		return 0, nil
 	}
-	per := d.o.AmountCents / int64(len(d.o.Recipients))
+	per := d.o.AmountCents / int64(d.nRecips)
 	paid, err := p.Store.SettledForRecipient(ctx, tx, d.r.ID)
 	if err != nil {
 		return 0, err

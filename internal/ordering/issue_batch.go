@@ -115,8 +115,10 @@ func (p *Pipeline) IssueBatch(ctx context.Context, recipientIDs []int64) []Batch
 		}
 	}
 
-	// 1. Load and CAA check, no transaction.
-	parallel(len(items), p.workers(), func(i int) { p.prepare(ctx, items[i]) })
+	// 1. Load and CAA check, no transaction. Recipients of one order share
+	// its order, requestor and organizations: read once per batch.
+	memo := newLoadMemo()
+	parallel(len(items), p.workers(), func(i int) { p.prepare(ctx, items[i], memo) })
 
 	// 2. Intent: ONE transaction with the holds found while loading and
 	// every intent row, before anything is signed.
@@ -293,8 +295,8 @@ func results(items []*batchItem) []BatchResult {
 }
 
 // prepare loads a recipient, checks CAA and fills the intent row.
-func (p *Pipeline) prepare(ctx context.Context, it *batchItem) {
-	d, out, hold, err := p.load(ctx, it.id)
+func (p *Pipeline) prepare(ctx context.Context, it *batchItem, memo *loadMemo) {
+	d, out, hold, err := p.load(ctx, it.id, memo)
 	if hold != "" {
 		it.hold = hold
 		return
@@ -322,6 +324,64 @@ func (p *Pipeline) prepare(ctx context.Context, it *batchItem) {
 	it.serial = ca.NewSerial()
 	it.cert = portal.Certificate{AccountID: r.AccountID, OrderID: r.OrderID, RecipientID: r.ID, PlanPeriod: r.PlanPeriod,
 		Serial: SerialHex(it.serial), Emails: []string{r.Email}, Profile: ProfileName(d.prod)}
+}
+
+// loadMemo keeps, for one batch, the rows its recipients share: their
+// orders (without recipients), the requestors and the accounts'
+// organizations. A batch is loaded in one go, so this reads what reading
+// them per recipient would have read at the same moment. Safe for the
+// batch's workers; two workers missing the same key both read it.
+type loadMemo struct {
+	mu     sync.Mutex
+	orders map[int64]orderHead
+	users  map[int64]portal.User
+	orgsOf map[int64][]portal.Organization
+}
+
+type orderHead struct {
+	o portal.Order
+	n int // recipients
+}
+
+func newLoadMemo() *loadMemo {
+	return &loadMemo{orders: map[int64]orderHead{}, users: map[int64]portal.User{}, orgsOf: map[int64][]portal.Organization{}}
+}
+
+// memoGet returns m[k], reading it with read when it is not there yet;
+// errors are not kept.
+func memoGet[V any](mu *sync.Mutex, m map[int64]V, k int64, read func() (V, error)) (V, error) {
+	mu.Lock()
+	v, ok := m[k]
+	mu.Unlock()
+	if ok {
+		return v, nil
+	}
+	v, err := read()
+	if err != nil {
+		return v, err
+	}
+	mu.Lock()
+	m[k] = v
+	mu.Unlock()
+	return v, nil
+}
+
+func (m *loadMemo) order(ctx context.Context, s IssueStore, id int64) (orderHead, error) {
+	return memoGet(&m.mu, m.orders, id, func() (orderHead, error) {
+		o, n, err := s.OrderHead(ctx, nil, id)
+		return orderHead{o, n}, err
+	})
+}
+
+func (m *loadMemo) user(ctx context.Context, s IssueStore, id int64) (portal.User, error) {
+	return memoGet(&m.mu, m.users, id, func() (portal.User, error) { return s.UserByID(ctx, id) })
+}
+
+// orgs returns the account's organizations; callers must not modify them.
+func (m *loadMemo) orgs(ctx context.Context, s IssueStore, accountID int64) ([]portal.Organization, error) {
+	return memoGet(&m.mu, m.orgsOf, accountID, func() ([]portal.Organization, error) {
+		return s.OrgsForAccount(ctx, nil, accountID)
+	})
 }
 
 // sign has the CA lint and sign, then fills the certificate row and

@@ -120,6 +120,18 @@ func TestIssueBatchTwoTransactionsPerRecipientOutcomes(t *testing.T) {
 	if n, _ := bill.total(); n != 3 {
 		t.Errorf("settled %d times, want 3", n)
 	}
+	// Each certificate settles its share of its order: the three-recipient
+	// order's amount divided by three (its recipients share one order row
+	// in the batch), the one-recipient order's whole amount.
+	for _, c := range bill.calls {
+		want := paid.AmountCents
+		if c.order == multi.ID {
+			want = multi.AmountCents / 3
+		}
+		if c.amount != want || want == 0 {
+			t.Errorf("order %d settled %d cents, want %d", c.order, c.amount, want)
+		}
+	}
 	// The lint refusal: failed row, nothing signed, held for review.
 	if r := e.recipient(multi.Recipients[2].ID); r.Status != portal.RecipientHeld || r.HeldReason != ordering.HeldForReview {
 		t.Errorf("lint-refused recipient %s %q", r.Status, r.HeldReason)

@@ -65,9 +65,13 @@ func BenchmarkIssuance(b *testing.B) {
 		rate := map[string]float64{}
 		cpu := map[string]float64{} // CPU µs per certificate (user + system, whole process)
 		pipeline := func(name string, run func(ctx context.Context, p *ordering.Pipeline, ids []int64)) {
+			perOrder := 1
+			if name == "pipeline-batch-orders-of-1000" {
+				perOrder = 1000
+			}
 			b.Run(name+"/"+kind+"-issuer", func(b *testing.B) {
 				ctx := context.Background()
-				p, ids := benchPipeline(b, auth, clock, csr)
+				p, ids := benchPipeline(b, auth, clock, csr, perOrder)
 				b.ResetTimer()
 				c0 := cpuTime()
 				run(ctx, p, ids)
@@ -90,11 +94,15 @@ func BenchmarkIssuance(b *testing.B) {
 				}
 			}
 		})
-		pipeline("pipeline-batch", func(ctx context.Context, p *ordering.Pipeline, ids []int64) {
+		batch := func(ctx context.Context, p *ordering.Pipeline, ids []int64) {
 			if n := p.IssueRecipients(ctx, ids); n != len(ids) {
 				b.Fatalf("issued %d of %d", n, len(ids))
 			}
-		})
+		}
+		pipeline("pipeline-batch", batch)
+		// The same with the recipients in orders of 1,000 (one customer
+		// ordering for a whole company): recipients share order rows.
+		pipeline("pipeline-batch-orders-of-1000", batch)
 		signer := loadIssuingKey(b, dir)
 		issued, err := auth.Issue(ca.IssueRequest{Product: mustProduct(b, portal.ProductIndividual), Emails: []string{"jane@example.com"},
 			PublicKey: key.Public()})
@@ -152,9 +160,9 @@ func BenchmarkIssuance(b *testing.B) {
 
 // benchPipeline makes a database (synchronous=FULL, in a temporary
 // directory on disk unless CERTDESK_BENCH_DB_DIR names another place, e.g.
-// a tmpfs to see the cost without fsync) with b.N ready recipients, one
-// order each.
-func benchPipeline(b *testing.B, auth *ca.Authority, clock portal.Clock, csr string) (*ordering.Pipeline, []int64) {
+// a tmpfs to see the cost without fsync) with b.N ready recipients in
+// orders of perOrder recipients.
+func benchPipeline(b *testing.B, auth *ca.Authority, clock portal.Clock, csr string, perOrder int) (*ordering.Pipeline, []int64) {
 	ctx := context.Background()
 	dbDir := b.TempDir()
 	if d := os.Getenv("CERTDESK_BENCH_DB_DIR"); d != "" {
@@ -173,15 +181,21 @@ func benchPipeline(b *testing.B, auth *ca.Authority, clock portal.Clock, csr str
 	ids := make([]int64, b.N)
 	now := clock.Now()
 	err = db.Tx(ctx, func(tx *sql.Tx) error {
-		for i := range ids {
+		for i := 0; i < len(ids); i += perOrder {
+			n := min(perOrder, len(ids)-i)
 			o := portal.Order{AccountID: a.ID, UserID: u.ID, Product: portal.ProductIndividual, SignatureHash: portal.SHA256,
-				PeriodStart: now, PeriodEnd: now.AddDate(1, 0, 0), PaymentMethod: portal.PayContract, AmountCents: 1000,
-				AgreementVersion: "b", AgreedAt: now, Recipients: []portal.Recipient{{Email: "jane@example.com",
-					CommonName: "jane@example.com", Status: portal.RecipientReady, CSR: csr}}}
+				PeriodStart: now, PeriodEnd: now.AddDate(1, 0, 0), PaymentMethod: portal.PayContract, AmountCents: 1000 * int64(n),
+				AgreementVersion: "b", AgreedAt: now}
+			for j := 0; j < n; j++ {
+				o.Recipients = append(o.Recipients, portal.Recipient{Email: fmt.Sprintf("jane%d@example.com", j),
+					CommonName: "jane@example.com", Status: portal.RecipientReady, CSR: csr})
+			}
 			if err := db.InsertOrder(ctx, tx, &o, ""); err != nil {
 				return err
 			}
-			ids[i] = o.Recipients[0].ID
+			for j := range o.Recipients {
+				ids[i+j] = o.Recipients[j].ID
+			}
 		}
 		return nil
 	})
