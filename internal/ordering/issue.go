@@ -64,7 +64,6 @@ import (
 type IssueStore interface {
 	Tx(ctx context.Context, fn func(*sql.Tx) error) error
 	Recipient(ctx context.Context, q portal.Querier, id int64) (portal.Recipient, error)
-	OrderByID(ctx context.Context, q portal.Querier, id int64) (portal.Order, error)
 	OrderHead(ctx context.Context, q portal.Querier, id int64) (portal.Order, int, error)
 	OrgsForAccount(ctx context.Context, q portal.Querier, accountID int64) ([]portal.Organization, error)
 	UserByID(ctx context.Context, id int64) (portal.User, error)

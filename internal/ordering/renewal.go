@@ -140,6 +140,7 @@ type RenewalStore interface {
 
 	Recipient(ctx context.Context, q portal.Querier, id int64) (portal.Recipient, error)
 	OrderByID(ctx context.Context, q portal.Querier, id int64) (portal.Order, error)
+	OrderHead(ctx context.Context, q portal.Querier, id int64) (portal.Order, int, error)
 	UserByID(ctx context.Context, id int64) (portal.User, error)
 	EnqueueEmail(ctx context.Context, tx *sql.Tx, e portal.Email) (int64, error)
 }
@@ -242,7 +243,7 @@ func (rn *Renewals) startNextPeriod(ctx context.Context, d PlanDue) (bool, error
 		if err != nil || !ok {
 			return err
 		}
-		o, err := rn.Store.OrderByID(ctx, tx, d.OrderID)
+		o, _, err := rn.Store.OrderHead(ctx, tx, d.OrderID) // not its other recipients: this runs per recipient
 		if err != nil {
 			return err
 		}

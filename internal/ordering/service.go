@@ -19,7 +19,7 @@ type Store interface {
 	InsertOrder(ctx context.Context, tx *sql.Tx, o *portal.Order, idemKey string) error
 	SetOrderPaymentRef(ctx context.Context, tx *sql.Tx, orderID int64, ref string) error
 	Order(ctx context.Context, q portal.Querier, accountID, id int64) (portal.Order, error)
-	OrderByID(ctx context.Context, q portal.Querier, id int64) (portal.Order, error)
+	OrderHead(ctx context.Context, q portal.Querier, id int64) (portal.Order, int, error)
 	OpenRecipients(ctx context.Context, q portal.Querier, accountID int64) ([]portal.Recipient, error)
 	OpenRecipientsOfOrder(ctx context.Context, q portal.Querier, orderID int64) ([]portal.Recipient, error)
 	SetRecipientStatus(ctx context.Context, q portal.Querier, id int64, st portal.RecipientStatus, reason string) error

@@ -177,7 +177,7 @@ func (s *Service) advanceRecipients(ctx context.Context, tx *sql.Tx, open []port
 	for _, r := range open {
 		o, ok := orders[r.OrderID]
 		if !ok {
-			if o, err = s.Store.OrderByID(ctx, tx, r.OrderID); err != nil {
+			if o, _, err = s.Store.OrderHead(ctx, tx, r.OrderID); err != nil {
 				return err
 			}
 			orders[r.OrderID] = o
