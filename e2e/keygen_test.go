@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"math/big"
@@ -181,7 +182,7 @@ func TestKeyGenBrowserFlow(t *testing.T) {
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection}}); err != nil {
 		t.Errorf("the chain does not verify: %v", err)
 	}
-	kgOpenSSL(t, data, password)
+	kgOpenSSL(t, data, password, "jane@example.com")
 
 	// No key material left the page: at most the token and the CSR.
 	kgNoKeyMaterial(t, reqs.All(), rk, data, link)
@@ -242,25 +243,89 @@ func kgRequireWired(t *testing.T, srv *harness.Server) {
 	}
 }
 
-// kgOpenSSL opens the .p12 with openssl (modern encoding: no -legacy).
-func kgOpenSSL(t *testing.T, data []byte, password string) {
+// kgOpenSSL has openssl (modern encoding: no -legacy) open the .p12 with
+// the password and refuse a wrong one; from what openssl took out of it,
+// the private key must match the certificate, the certificate must carry
+// the recipient's address, and openssl must verify it for S/MIME signing
+// against the CA certificates that came in the same file.
+func kgOpenSSL(t *testing.T, data []byte, password, email string) {
 	t.Helper()
 	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Log("openssl not installed; opened with go-pkcs12 only")
-		return
+		t.Fatal("openssl is not installed (run `make deps`)")
 	}
-	f := filepath.Join(t.TempDir(), "k.p12")
+	dir := t.TempDir()
+	f := filepath.Join(dir, "k.p12")
 	if err := os.WriteFile(f, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("openssl", "pkcs12", "-in", f, "-passin", "env:KGPW", "-noout")
-	cmd.Env = append(os.Environ(), "KGPW="+password)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Errorf("openssl pkcs12 cannot open the download: %v\n%s", err, out)
+	openssl := func(args ...string) []byte {
+		t.Helper()
+		cmd := exec.Command("openssl", args...)
+		cmd.Env = append(os.Environ(), "KGPW="+password)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
 	}
-	cmd = exec.Command("openssl", "pkcs12", "-in", f, "-passin", "pass:wrong password!", "-noout")
-	if err := cmd.Run(); err == nil {
+	keyPEM := openssl("pkcs12", "-in", f, "-passin", "env:KGPW", "-nocerts", "-nodes")
+	leafPEM := openssl("pkcs12", "-in", f, "-passin", "env:KGPW", "-nokeys", "-clcerts")
+	caPEM := openssl("pkcs12", "-in", f, "-passin", "env:KGPW", "-nokeys", "-cacerts")
+	if err := exec.Command("openssl", "pkcs12", "-in", f, "-passin", "pass:wrong password!", "-noout").Run(); err == nil {
 		t.Error("openssl opened the file with a wrong password")
+	}
+
+	block, _ := pem.Decode(keyPEM[bytes.Index(keyPEM, []byte("-----BEGIN")):])
+	if block == nil {
+		t.Fatalf("openssl gave no private key:\n%s", keyPEM)
+	}
+	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		t.Fatalf("openssl's private key: %v", err)
+	}
+	block, _ = pem.Decode(leafPEM[bytes.Index(leafPEM, []byte("-----BEGIN")):])
+	if block == nil {
+		t.Fatalf("openssl gave no certificate:\n%s", leafPEM)
+	}
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !key.(*rsa.PrivateKey).PublicKey.Equal(leaf.PublicKey) {
+		t.Error("openssl: the key in the file does not match its certificate")
+	}
+	if len(leaf.EmailAddresses) != 1 || leaf.EmailAddresses[0] != email {
+		t.Errorf("openssl: certificate addresses %v, want %s", leaf.EmailAddresses, email)
+	}
+	// The self-signed root is the trust anchor, the issuing CA only an
+	// untrusted intermediate: openssl has to build the chain.
+	var roots, inters []byte
+	for rest := caPEM; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Equal(c.RawIssuer, c.RawSubject) {
+			roots = append(roots, pem.EncodeToMemory(b)...)
+		} else {
+			inters = append(inters, pem.EncodeToMemory(b)...)
+		}
+	}
+	if len(roots) == 0 || len(inters) == 0 {
+		t.Fatalf("CA certificates in the file: root %d bytes, intermediates %d bytes", len(roots), len(inters))
+	}
+	leafFile, rootFile, interFile := filepath.Join(dir, "leaf.pem"), filepath.Join(dir, "root.pem"), filepath.Join(dir, "inter.pem")
+	for f, b := range map[string][]byte{leafFile: leafPEM, rootFile: roots, interFile: inters} {
+		if err := os.WriteFile(f, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out := openssl("verify", "-CAfile", rootFile, "-untrusted", interFile, "-purpose", "smimesign", leafFile); !bytes.Contains(out, []byte(": OK")) {
+		t.Errorf("openssl verify: %s", out)
 	}
 }
 
