@@ -243,6 +243,64 @@ func kgRequireWired(t *testing.T, srv *harness.Server) {
 	}
 }
 
+// A recipient whose browser asks for Dutch gets the whole KeyGen flow in
+// Dutch, the texts the page's script shows included (strength feedback,
+// the password errors). A refused confirmation leaves Download usable: it
+// did not (app.js disabled the submit button of the script-handled form
+// and nothing enabled it again, so the recipient had to reload and lose
+// the key). Then the download opens.
+func TestKeyGenDutch(t *testing.T) {
+	srv := harness.StartServer(t, harness.ServerOptions{Env: []string{"CERTDESK_DNS_RESOLVER=" + issEmptyDNS(t)}})
+	kgRequireWired(t, srv)
+	admin, _ := harness.NewPage(t, srv)
+	harness.SignInAs(t, admin, srv, harness.RoleAccountAdmin)
+	kgOrder(t, admin, "Jan Jansen", "jan@example.com")
+	link := kgLink(t, srv, "jan@example.com")
+
+	page, _ := harness.NewPage(t, srv, harness.WithLocale("nl-NL"))
+	harness.Goto(t, page, link)
+	if lang, _ := page.Locator("html").GetAttribute("lang"); lang != "nl" {
+		t.Errorf("html lang %q", lang)
+	}
+	if got := issText(t, page, "#kg-generate"); got != "Certificaat genereren" {
+		t.Errorf("Generate button %q", got)
+	}
+	kgWaitReady(t, page)
+	issDo(t, page, "generate", page.Locator("#kg-generate").Click())
+	issDo(t, page, "password form", page.Locator("#kg-password-form").WaitFor(playwright.LocatorWaitForOptions{
+		State: playwright.WaitForSelectorStateVisible, Timeout: playwright.Float(60000)}))
+	issDo(t, page, "short password", page.Locator("#kg-password").Fill("kort"))
+	if got := issText(t, page, "#kg-strength"); !strings.Contains(got, "Het wachtwoord is te kort.") {
+		t.Errorf("strength feedback %q", got)
+	}
+	const password = "paardenstaart batterij niet"
+	issDo(t, page, "password", page.Locator("#kg-password").Fill(password))
+	if got := issText(t, page, "#kg-strength"); !strings.Contains(got, "Sterk") && !strings.Contains(got, "Redelijk") {
+		t.Errorf("strength feedback %q", got)
+	}
+	issDo(t, page, "confirm", page.Locator("#kg-password2").Fill(password+"!"))
+	issDo(t, page, "pack", page.Locator("#kg-pack").Click())
+	if got := issText(t, page, "#kg-error"); got != "De twee wachtwoorden zijn niet gelijk." {
+		t.Errorf("mismatch error %q", got)
+	}
+	issDo(t, page, "confirm", page.Locator("#kg-password2").Fill(password))
+	dl, err := page.ExpectDownload(func() error { return page.Locator("#kg-pack").Click() },
+		playwright.PageExpectDownloadOptions{Timeout: playwright.Float(60000)})
+	issDo(t, page, "download", err)
+	path, err := dl.Path()
+	issDo(t, page, "download path", err)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, leaf, _, err := pkcs12.DecodeChain(data, password); err != nil || leaf.EmailAddresses[0] != "jan@example.com" {
+		t.Fatalf("the Dutch flow's .p12: %v", err)
+	}
+	if got := issText(t, page, "#kg-done"); !strings.Contains(got, "Outlook") || !strings.Contains(got, "Het bestand importeren") {
+		t.Errorf("import instructions not in Dutch: %q", got)
+	}
+}
+
 // kgOpenSSL has openssl (modern encoding: no -legacy) open the .p12 with
 // the password and refuse a wrong one; from what openssl took out of it,
 // the private key must match the certificate, the certificate must carry

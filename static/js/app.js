@@ -6,6 +6,10 @@
   document.addEventListener("submit", function (ev) {
     var form = ev.target;
     if (!(form instanceof HTMLFormElement) || form.dataset.noBusy !== undefined) return;
+    // A form its own script handles (it called preventDefault, e.g. the
+    // KeyGen password form) is not sent: that script manages its button.
+    // Disabling it here left it disabled after a refused password.
+    if (ev.defaultPrevented) return;
     var btn = ev.submitter || form.querySelector("button[type=submit]");
     if (btn && !btn.disabled) {
       // let the browser read the button's value first
