@@ -89,7 +89,7 @@ func AxePath() (string, error) {
 //
 // axe-core is evaluated through Playwright (the DevTools protocol), which
 // the page's Content-Security-Policy does not govern: unlike AddScriptTag
-// it needs no WithBypassCSP, so the page under test keeps its real CSP.
+// it needs no CSP bypass, so the page under test keeps its real CSP.
 func Axe(t testing.TB, page playwright.Page, tags ...string) []Violation {
 	t.Helper()
 	axeOnce.Do(func() {

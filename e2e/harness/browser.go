@@ -131,17 +131,6 @@ func WithLocale(locale string) PageOption {
 	return func(o *playwright.BrowserNewContextOptions) { o.Locale = playwright.String(locale) }
 }
 
-// WithBypassCSP makes the context ignore the page's Content-Security-Policy.
-// Never use it in a test of the CSP itself; Axe does not need it.
-func WithBypassCSP() PageOption {
-	return func(o *playwright.BrowserNewContextOptions) { o.BypassCSP = playwright.Bool(true) }
-}
-
-// WithContextOptions edits the context options directly.
-func WithContextOptions(f func(*playwright.BrowserNewContextOptions)) PageOption {
-	return PageOption(f)
-}
-
 // NewPage opens a page in a fresh browser context (its own cookies and
 // storage) with downloads accepted, locale en-US, and, when srv is not nil,
 // BaseURL set to srv.BaseURL so page.Goto("/signin") works. Actions and

@@ -339,9 +339,6 @@ func (s *Server) Restart(t testing.TB) {
 // opens each run.
 func (s *Server) Output() string { return s.out.all() }
 
-// RunOutput returns what the current run printed.
-func (s *Server) RunOutput() string { return s.out.current() }
-
 // WaitForOutput waits until a line of the current run contains substr and
 // returns that line (the first such line).
 func (s *Server) WaitForOutput(substr string, timeout time.Duration) (string, error) {
