@@ -14,6 +14,7 @@ import (
 
 	"certdesk/internal/ca"
 	"certdesk/internal/ordering"
+	"certdesk/internal/portal"
 	"certdesk/views"
 )
 
@@ -70,19 +71,25 @@ func (s *Server) pkiProtocol(next echo.HandlerFunc) echo.HandlerFunc {
 // ocspLookup answers from the certificates table: issued -> good,
 // revoked -> revoked with time and reason; anything else (never recorded,
 // being issued, refused before signing) -> unknown, never good (SBR 4.9.10).
+// A failed query is an error (the responder answers internalError, not
+// cached), never "unknown": the certificate may well be revoked.
 func (s *Server) ocspLookup(r *http.Request) ca.OCSPLookup {
-	return func(serial *big.Int) (ca.OCSPStatus, time.Time, int, bool) {
+	return func(serial *big.Int) (ca.OCSPStatus, time.Time, int, bool, error) {
 		c, err := s.DB.CertificateBySerial(r.Context(), s.CA.IssuerID(), ordering.SerialHex(serial))
+		if portal.ErrorCode(err) == portal.ENotFound {
+			return ca.OCSPGood, time.Time{}, 0, false, nil
+		}
 		if err != nil {
-			return ca.OCSPGood, time.Time{}, 0, false
+			s.Log.Error("OCSP look-up", "serial", ordering.SerialHex(serial), "err", err.Error())
+			return ca.OCSPGood, time.Time{}, 0, false, err
 		}
 		switch c.Status {
 		case "issued":
-			return ca.OCSPGood, time.Time{}, 0, true
+			return ca.OCSPGood, time.Time{}, 0, true, nil
 		case "revoked":
-			return ca.OCSPRevoked, c.RevokedAt, c.RevocationReason, true
+			return ca.OCSPRevoked, c.RevokedAt, c.RevocationReason, true, nil
 		}
-		return ca.OCSPGood, time.Time{}, 0, false
+		return ca.OCSPGood, time.Time{}, 0, false, nil
 	}
 }
 

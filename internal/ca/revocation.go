@@ -135,8 +135,10 @@ const (
 
 // OCSPLookup finds a serial issued by this CA. known is false for a serial
 // this CA never issued; then the answer is "unknown", never "good"
-// (SBR 4.9.10).
-type OCSPLookup func(serial *big.Int) (status OCSPStatus, revokedAt time.Time, reason int, known bool)
+// (SBR 4.9.10). err is for a failed look-up (the database is down): the
+// status is not known, so the answer is internalError, never a signed
+// "unknown" that caches would keep.
+type OCSPLookup func(serial *big.Int) (status OCSPStatus, revokedAt time.Time, reason int, known bool, err error)
 
 // OCSPValidity is nextUpdate - thisUpdate of OCSP responses (SBR 4.9.10:
 // between 8 hours and 10 days). Responses are made fresh per request.
@@ -146,7 +148,8 @@ const OCSPValidity = 24 * time.Hour
 // (SBR 4.9.9 option 1; no delegated responder to manage). A malformed
 // request gets the malformedRequest response, a request for another issuer
 // gets unauthorized (RFC 6960 2.3), an unknown serial of this issuer a
-// signed "unknown". The returned error is only for internal failures.
+// signed "unknown". The returned error is only for internal failures,
+// a failed look-up included.
 func (a *Authority) OCSPResponse(reqDER []byte, lookup OCSPLookup) ([]byte, error) {
 	req, err := ocsp.ParseRequest(reqDER)
 	if err != nil {
@@ -162,7 +165,10 @@ func (a *Authority) OCSPResponse(reqDER []byte, lookup OCSPLookup) ([]byte, erro
 		NextUpdate:   now.Add(OCSPValidity),
 		IssuerHash:   req.HashAlgorithm,
 	}
-	status, revokedAt, reason, known := lookup(req.SerialNumber)
+	status, revokedAt, reason, known, err := lookup(req.SerialNumber)
+	if err != nil {
+		return nil, fmt.Errorf("ca: OCSP look-up of serial %X: %w", req.SerialNumber, err)
+	}
 	switch {
 	case !known:
 		tmpl.Status = ocsp.Unknown
@@ -259,6 +265,7 @@ func (a *Authority) OCSPHandler(lookup OCSPLookup) http.Handler {
 		resp, err := a.OCSPResponse(der, lookup)
 		if err != nil {
 			w.Header().Set("Content-Type", "application/ocsp-response")
+			w.Header().Set("Cache-Control", "no-store")
 			w.WriteHeader(http.StatusInternalServerError)
 			w.Write(ocsp.InternalErrorErrorResponse)
 			return

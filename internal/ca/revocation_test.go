@@ -133,9 +133,9 @@ type ocspDB map[string]struct {
 	reason    int
 }
 
-func (db ocspDB) lookup(serial *big.Int) (OCSPStatus, time.Time, int, bool) {
+func (db ocspDB) lookup(serial *big.Int) (OCSPStatus, time.Time, int, bool, error) {
 	e, ok := db[serial.String()]
-	return e.status, e.revokedAt, e.reason, ok
+	return e.status, e.revokedAt, e.reason, ok, nil
 }
 
 func issueFor(t *testing.T, a *Authority) *Issued {
@@ -207,6 +207,14 @@ func TestOCSP(t *testing.T) {
 		der, _ = a.OCSPResponse([]byte("not ocsp"), db.lookup)
 		if _, err := ocsp.ParseResponse(der, nil); !errors.As(err, &re) || re.Status != ocsp.Malformed {
 			t.Fatalf("garbage: %v", err)
+		}
+		// A failed look-up is an internal error, never a signed "unknown".
+		failing := func(*big.Int) (OCSPStatus, time.Time, int, bool, error) {
+			return OCSPGood, time.Time{}, 0, false, errors.New("database is closed")
+		}
+		req, _ = ocsp.CreateRequest(good.Certificate, a.IssuingCert(), nil)
+		if der, err := a.OCSPResponse(req, failing); err == nil || der != nil {
+			t.Fatalf("failed look-up: %x %v", der, err)
 		}
 	}
 }
