@@ -77,6 +77,14 @@ func (s *Server) certList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if len(rows) == 0 && offset > 0 && total > 0 {
+		// Past the end (an old bookmark, an edited URL): the last page,
+		// not "No certificates yet".
+		offset = (total - 1) / certsPerPage * certsPerPage
+		if rows, total, err = s.DB.ListCertificates(c.Request().Context(), u.AccountID, certsPerPage, offset); err != nil {
+			return err
+		}
+	}
 	vm := views.CertListVM{Total: total, PrevOffset: -1, NextOffset: -1}
 	if offset > 0 {
 		vm.PrevOffset = max(offset-certsPerPage, 0)

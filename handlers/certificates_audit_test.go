@@ -86,6 +86,26 @@ func TestAuditOCSPLookupFailureIsNotUnknown(t *testing.T) {
 	}
 }
 
+// A list URL whose offset is past the end (a bookmark, an edited URL) shows
+// the last page, not "No certificates yet" to an account that has some.
+func TestAuditCertListOffsetPastTheEnd(t *testing.T) {
+	e := newCertEnv(t)
+	u, pw := e.addUser("req@example.com", portal.RoleAccountAdmin, "Example Corp")
+	cert := e.issue(u, "jane@example.com")
+	c := e.client()
+	c.signIn(u.Email, pw)
+	for _, off := range []string{"50", "100", "9223372036854775807", "-3", "abc", "99999999999999999999"} {
+		r := c.get("/certificates?offset=" + off)
+		if r.status != http.StatusOK || !strings.Contains(r.body, cert.Serial) || strings.Contains(r.body, "No certificates yet") {
+			t.Errorf("offset %s: %d, serial shown %v, says empty %v", off, r.status, strings.Contains(r.body, cert.Serial),
+				strings.Contains(r.body, "No certificates yet"))
+		}
+		if strings.Contains(r.body, "offset=-") {
+			t.Errorf("offset %s: a pager link with a negative offset", off)
+		}
+	}
+}
+
 // What was tried and already behaved: ids that are not ids, another
 // account's, rows that were never delivered, formats, reasons, bodies, the
 // second revocation, and OCSP requests a careless client sends.
