@@ -52,7 +52,7 @@ func linkStatus(state string) int {
 	switch state {
 	case ordering.LinkUnknown:
 		return http.StatusNotFound
-	case ordering.LinkClosed:
+	case ordering.LinkClosed, ordering.LinkOrgExpired:
 		return http.StatusConflict
 	}
 	return http.StatusGone // expired, spent, replaced

@@ -69,6 +69,10 @@ const (
 	LinkSpent    = "spent"
 	LinkReplaced = "replaced"
 	LinkClosed   = "closed" // the recipient no longer awaits key generation (order cancelled, held, issued otherwise)
+	// LinkOrgExpired: the order's organization validation is no longer
+	// current (SBR 4.2.1), so no certificate can be issued now; the link
+	// works again once the organization is validated again.
+	LinkOrgExpired = "org_expired"
 )
 
 // State of the link at now, from its own record only.
@@ -152,6 +156,8 @@ func linkError(state string) *portal.Error {
 		LinkSpent:    "A certificate was already made with this KeyGen link. If you did not save the file, ask the person who ordered your certificate to send a new link.",
 		LinkReplaced: "A newer KeyGen link was sent to you; this one no longer works. Use the link in the newest email.",
 		LinkClosed:   "This certificate no longer waits for a key. Ask the person who ordered your certificate for help.",
+		LinkOrgExpired: "The validation of the organization has expired, so your certificate cannot be made now. " +
+			"This link works again once the organization is validated again.",
 	}[state]
 	if state == LinkUnknown {
 		code = portal.ENotFound
@@ -160,7 +166,7 @@ func linkError(state string) *portal.Error {
 }
 
 // LinkState returns the state a link refusal stands for ("" for any other
-// error): unknown, expired, spent, replaced or closed.
+// error): unknown, expired, spent, replaced, closed or org_expired.
 func LinkState(err error) string {
 	var pe *portal.Error
 	if errors.As(err, &pe) && strings.HasPrefix(pe.Key, "keygen.link.") {
@@ -314,8 +320,16 @@ func (s *LinkService) Open(ctx context.Context, token string) (*LinkInfo, error)
 			return nil, err
 		}
 		for _, org := range orgs {
-			if org.ID == o.OrganizationID {
-				info.OrgName = org.LegalName
+			if org.ID != o.OrganizationID {
+				continue
+			}
+			info.OrgName = org.LegalName
+			// SBR 4.2.1: issuance needs the organization's validation to be
+			// current (Pipeline.load defers it otherwise). Refused here, so
+			// the page does not make a key whose CSR would be stored and
+			// certified later, after the page had dropped the key.
+			if p, ok := portal.ProductByID(o.Product); ok && p.NeedsOrganization && !org.Current(s.Clock.Now()) {
+				return nil, linkError(LinkOrgExpired)
 			}
 		}
 	}

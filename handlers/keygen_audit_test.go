@@ -1,0 +1,101 @@
+package handlers
+
+// An audit of the KeyGen link and its exchange as a hostile or clumsy
+// recipient would use them (issue 6). Each test here failed before the fix
+// it comes with.
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// kgRecipientState is the recipient's status and whether a CSR is stored.
+func (k *kgTest) recipientState() (string, bool) {
+	k.t.Helper()
+	var st, csr string
+	if err := k.db.QueryRow(`SELECT status, csr_pem FROM recipients WHERE id = ?`, k.order.Recipients[0].ID).Scan(&st, &csr); err != nil {
+		k.t.Fatal(err)
+	}
+	return st, csr != ""
+}
+
+func (k *kgTest) certificateCount() int {
+	k.t.Helper()
+	var n int
+	if err := k.db.QueryRow(`SELECT COUNT(*) FROM certificates`).Scan(&n); err != nil {
+		k.t.Fatal(err)
+	}
+	return n
+}
+
+// getLang fetches path with an Accept-Language header.
+func (c *client) getLang(path, lang string) resp {
+	c.e.t.Helper()
+	return c.do("GET", path, nil, map[string]string{"Accept-Language": lang})
+}
+
+// The organization's validation (825 days) lapses while the recipient's
+// 30-day link is still valid. Before: the page offered Generate, the
+// exchange stored the CSR and answered 500 ("Reload the page"), the
+// reloaded link said "no longer waits for a key", and the recipient stayed
+// 'ready' with that CSR, so the scheduler would issue, and charge, a
+// certificate for a key the page had already dropped once the organization
+// was validated again. Now the page and the exchange say the organization
+// must be validated again first (409), nothing is stored, and the same
+// link works once it is.
+func TestKeyGenAuditOrganizationExpired(t *testing.T) {
+	k := newKGTest(t)
+	tok := k.link()
+	c := k.client()
+	csrf := k.open(c, tok)
+	setOrgExpiry := func(days int) {
+		t.Helper()
+		if _, err := k.db.Exec(`UPDATE organizations SET expires_at = ?`, fmtT(k.clock.Now().AddDate(0, 0, days))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setOrgExpiry(-1)
+
+	r := c.get("/keygen/" + tok)
+	if r.status != http.StatusConflict || !strings.Contains(r.body, "validation of the organization has expired") ||
+		strings.Contains(r.body, `id="kg-generate"`) {
+		t.Errorf("page with the organization's validation expired: %d %q", r.status, kgProblem(r.body))
+	}
+	if r := c.getLang("/keygen/"+tok, "nl"); r.status != http.StatusConflict || !strings.Contains(r.body, "validatie van de organisatie is verlopen") {
+		t.Errorf("Dutch page: %d %q", r.status, kgProblem(r.body))
+	}
+	st, a := k.exchange(c, k.sameOriginHeaders(csrf), map[string]string{"token": tok, "csr": kgCSR(t, nil)})
+	if st != http.StatusConflict || len(a.Errors) != 1 || !strings.Contains(a.Errors[0].Message, "works again") {
+		t.Errorf("exchange with the organization's validation expired: %d %+v", st, a)
+	}
+	if status, hasCSR := k.recipientState(); status != "awaiting_key_generation" || hasCSR {
+		t.Errorf("after the refused exchange the recipient is %s (CSR stored: %v); want awaiting_key_generation without a CSR", status, hasCSR)
+	}
+	if n := k.certificateCount(); n != 0 {
+		t.Errorf("%d certificates", n)
+	}
+	if strings.Contains(k.logs.String(), "level=ERROR") {
+		t.Errorf("an internal error was logged:\n%s", k.logs.String())
+	}
+
+	// Validated again: the same link works.
+	setOrgExpiry(800)
+	if r := c.get("/keygen/" + tok); r.status != http.StatusOK {
+		t.Errorf("page after the organization was validated again: %d", r.status)
+	}
+	if st, a := k.exchange(c, k.sameOriginHeaders(csrf), map[string]string{"token": tok, "csr": kgCSR(t, nil)}); st != http.StatusOK || a.Certificate == "" {
+		t.Errorf("exchange after the organization was validated again: %d %+v", st, a)
+	}
+}
+
+// kgProblem is the KeyGen page's heading and first alert, for messages.
+func kgProblem(body string) string {
+	if i := strings.Index(body, "<h1"); i >= 0 {
+		body = body[i:]
+	}
+	if i := strings.Index(body, "</div>"); i >= 0 {
+		body = body[:i]
+	}
+	return body
+}
