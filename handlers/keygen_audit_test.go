@@ -10,8 +10,8 @@ import (
 	"testing"
 )
 
-// kgRecipientState is the recipient's status and whether a CSR is stored.
-func (k *kgTest) recipientState() (string, bool) {
+// kgaRecipientState is the recipient's status and whether a CSR is stored.
+func (k *kgTest) kgaRecipientState() (string, bool) {
 	k.t.Helper()
 	var st, csr string
 	if err := k.db.QueryRow(`SELECT status, csr_pem FROM recipients WHERE id = ?`, k.order.Recipients[0].ID).Scan(&st, &csr); err != nil {
@@ -20,7 +20,7 @@ func (k *kgTest) recipientState() (string, bool) {
 	return st, csr != ""
 }
 
-func (k *kgTest) certificateCount() int {
+func (k *kgTest) kgaCertificateCount() int {
 	k.t.Helper()
 	var n int
 	if err := k.db.QueryRow(`SELECT COUNT(*) FROM certificates`).Scan(&n); err != nil {
@@ -29,8 +29,8 @@ func (k *kgTest) certificateCount() int {
 	return n
 }
 
-// getLang fetches path with an Accept-Language header.
-func (c *client) getLang(path, lang string) resp {
+// kgaGetLang fetches path with an Accept-Language header.
+func (c *client) kgaGetLang(path, lang string) resp {
 	c.e.t.Helper()
 	return c.do("GET", path, nil, map[string]string{"Accept-Language": lang})
 }
@@ -60,19 +60,19 @@ func TestKeyGenAuditOrganizationExpired(t *testing.T) {
 	r := c.get("/keygen/" + tok)
 	if r.status != http.StatusConflict || !strings.Contains(r.body, "validation of the organization has expired") ||
 		strings.Contains(r.body, `id="kg-generate"`) {
-		t.Errorf("page with the organization's validation expired: %d %q", r.status, kgProblem(r.body))
+		t.Errorf("page with the organization's validation expired: %d %q", r.status, kgaProblem(r.body))
 	}
-	if r := c.getLang("/keygen/"+tok, "nl"); r.status != http.StatusConflict || !strings.Contains(r.body, "validatie van de organisatie is verlopen") {
-		t.Errorf("Dutch page: %d %q", r.status, kgProblem(r.body))
+	if r := c.kgaGetLang("/keygen/"+tok, "nl"); r.status != http.StatusConflict || !strings.Contains(r.body, "validatie van de organisatie is verlopen") {
+		t.Errorf("Dutch page: %d %q", r.status, kgaProblem(r.body))
 	}
 	st, a := k.exchange(c, k.sameOriginHeaders(csrf), map[string]string{"token": tok, "csr": kgCSR(t, nil)})
 	if st != http.StatusConflict || len(a.Errors) != 1 || !strings.Contains(a.Errors[0].Message, "works again") {
 		t.Errorf("exchange with the organization's validation expired: %d %+v", st, a)
 	}
-	if status, hasCSR := k.recipientState(); status != "awaiting_key_generation" || hasCSR {
+	if status, hasCSR := k.kgaRecipientState(); status != "awaiting_key_generation" || hasCSR {
 		t.Errorf("after the refused exchange the recipient is %s (CSR stored: %v); want awaiting_key_generation without a CSR", status, hasCSR)
 	}
-	if n := k.certificateCount(); n != 0 {
+	if n := k.kgaCertificateCount(); n != 0 {
 		t.Errorf("%d certificates", n)
 	}
 	if strings.Contains(k.logs.String(), "level=ERROR") {
@@ -89,8 +89,8 @@ func TestKeyGenAuditOrganizationExpired(t *testing.T) {
 	}
 }
 
-// kgProblem is the KeyGen page's heading and first alert, for messages.
-func kgProblem(body string) string {
+// kgaProblem is the KeyGen page's heading and first alert, for messages.
+func kgaProblem(body string) string {
 	if i := strings.Index(body, "<h1"); i >= 0 {
 		body = body[i:]
 	}
