@@ -4,6 +4,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"certdesk/internal/ca"
+	"certdesk/internal/i18n"
 	"certdesk/internal/portal"
 	"certdesk/store"
 	"certdesk/views"
@@ -135,6 +137,22 @@ func reasonByName(name string) (int, bool) {
 	return 0, false
 }
 
+// storedProfile is the profile as the issuance pipeline stores it
+// (ordering.ProfileName): "mailbox-validated strict (2.23.140.1.5.1.3)".
+var storedProfile = regexp.MustCompile(`^(mailbox|organization|sponsor)-validated (strict|multipurpose) \(([0-9.]+)\)$`)
+
+// profileLabel shows a stored profile in the page's language (SBR type
+// and generation translated, the policy OID kept); another form is shown
+// as stored.
+func profileLabel(l *i18n.Localizer, stored string) string {
+	m := storedProfile.FindStringSubmatch(stored)
+	if m == nil {
+		return stored
+	}
+	return l.T("certs.profile_name", map[string]any{"Type": l.T("certs.type." + m[1]),
+		"Generation": l.T("certs.generation." + m[2]), "OID": m[3]})
+}
+
 func (s *Server) certPage(c echo.Context) error {
 	cert, err := s.loadCert(c)
 	if err != nil {
@@ -148,7 +166,7 @@ func (s *Server) renderCertPage(c echo.Context, status int, cert store.Certifica
 	st := s.certStatus(cert)
 	vm := views.CertDetailVM{ID: cert.ID, OrderID: cert.OrderID, Subject: cert.Subject, Emails: cert.Emails, Serial: cert.Serial,
 		NotBefore: cert.NotBefore.UTC().Format(dateTime), NotAfter: cert.NotAfter.UTC().Format(dateTime),
-		Fingerprint: Fingerprint(cert.DER), Profile: cert.Profile, Status: l.T("certs.status." + st),
+		Fingerprint: Fingerprint(cert.DER), Profile: profileLabel(l, cert.Profile), Status: l.T("certs.status." + st),
 		StatusCls: certStatusClass(st), Revoked: cert.Status == "revoked", Form: f}
 	if vm.Revoked {
 		vm.RevokedAt = cert.RevokedAt.UTC().Format(dateTime)

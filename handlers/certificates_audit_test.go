@@ -106,6 +106,68 @@ func TestAuditCertListOffsetPastTheEnd(t *testing.T) {
 	}
 }
 
+// Forms the issuance pipeline stores, as they read in English.
+var auditProfilesEN = []string{"mailbox-validated strict", "sponsor-validated strict", "organization-validated strict",
+	"sponsor-validated multipurpose", "mailbox-validated multipurpose"}
+
+// The certificate page in Dutch has no English left: the profile (stored as
+// "mailbox-validated strict (2.23.140.1.5.1.3)") is translated, the OID
+// kept; the English page still reads as before. Revoked shows in the list,
+// on the page and in the API.
+func TestAuditCertPageDutch(t *testing.T) {
+	e := newCertEnv(t)
+	u, pw := e.addUser("req@example.com", portal.RoleAccountAdmin, "Example Corp")
+	cert := e.issue(u, "jane@example.com")
+	id := strconv.FormatInt(cert.ID, 10)
+	c := e.client()
+	c.signIn(u.Email, pw)
+	nl := map[string]string{"Accept-Language": "nl-NL,nl;q=0.9"}
+
+	if r := c.get("/certificates/" + id); !strings.Contains(r.body, "mailbox-validated strict (2.23.140.1.5.1.3)") {
+		t.Errorf("English page: the profile is not shown as before")
+	}
+	r := c.do("GET", "/certificates/"+id, nil, nl)
+	if r.status != 200 || !strings.Contains(r.body, "Certificaat intrekken") {
+		t.Fatalf("no Dutch page: %d", r.status)
+	}
+	for _, en := range append(auditProfilesEN, "-validated", "strict", "multipurpose") {
+		if strings.Contains(r.body, en) {
+			t.Errorf("Dutch certificate page contains English %q", en)
+		}
+	}
+	if !strings.Contains(r.body, "mailbox-gevalideerd") || !strings.Contains(r.body, "2.23.140.1.5.1.3") {
+		t.Errorf("Dutch page lacks the translated profile with its OID")
+	}
+
+	// Every product's stored profile has a Dutch rendering.
+	for _, en := range auditProfilesEN {
+		if _, err := e.db.Exec(`UPDATE certificates SET profile = ? WHERE id = ?`, en+" (2.23.140.1.5.9.9)", cert.ID); err != nil {
+			t.Fatal(err)
+		}
+		r := c.do("GET", "/certificates/"+id, nil, nl)
+		if strings.Contains(r.body, en) || !strings.Contains(r.body, "gevalideerd") || !strings.Contains(r.body, "2.23.140.1.5.9.9") {
+			t.Errorf("profile %q is not translated", en)
+		}
+	}
+
+	tok := c.csrf("/certificates/" + id)
+	if r := c.do("POST", "/certificates/"+id+"/revoke", url.Values{"reason": {"keyCompromise"}, "csrf": {tok}}, nl); r.status != http.StatusSeeOther {
+		t.Fatalf("revoke: %d", r.status)
+	}
+	if r := c.do("GET", "/certificates", nil, nl); !strings.Contains(r.body, "Ingetrokken") || strings.Contains(r.body, ">Geldig<") {
+		t.Error("the Dutch list does not show Ingetrokken")
+	}
+	if r := c.do("GET", "/certificates/"+id, nil, nl); !strings.Contains(r.body, "is ingetrokken op") || !strings.Contains(r.body, "Sleutel gecompromitteerd") ||
+		strings.Contains(r.body, "Key compromise") || strings.Contains(r.body, `action="/certificates/`+id+`/revoke"`) {
+		t.Error("the Dutch page does not show the revocation, or still offers it")
+	}
+	key, _, _ := e.db.CreateAPIKey(context.Background(), u.AccountID, u.ID, "t")
+	if r := c.do("GET", "/api/v1/certificate/"+id, nil, map[string]string{APIKeyHeader: key}); !strings.Contains(r.body, `"status":"revoked"`) ||
+		!strings.Contains(r.body, `"revocation_reason":"keyCompromise"`) {
+		t.Errorf("API: %s", r.body)
+	}
+}
+
 // What was tried and already behaved: ids that are not ids, another
 // account's, rows that were never delivered, formats, reasons, bodies, the
 // second revocation, and OCSP requests a careless client sends.
