@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -76,6 +77,11 @@ func bindJSON(c echo.Context, v any) error {
 			return echo.ErrStatusRequestEntityTooLarge
 		}
 		return &portal.Error{Code: portal.EInvalid, Message: "The body is not valid JSON for this request: " + jsonErrText(err)}
+	}
+	// One JSON value only: "{...} {...}" or "{...}}" is refused, not
+	// acted on from its first part (a revocation cannot be undone).
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return &portal.Error{Code: portal.EInvalid, Message: "The body is not valid JSON for this request: there is more after the JSON value."}
 	}
 	return nil
 }

@@ -168,6 +168,29 @@ func TestAuditCertPageDutch(t *testing.T) {
 	}
 }
 
+// A revocation body with anything after the JSON object is refused: the
+// revocation cannot be undone, so an ambiguous request must not revoke.
+func TestAuditAPIRevokeRefusesTrailingData(t *testing.T) {
+	e := newCertEnv(t)
+	u, _ := e.addUser("req@example.com", portal.RoleAccountAdmin, "Example Corp")
+	cert := e.issue(u, "jane@example.com")
+	id := strconv.FormatInt(cert.ID, 10)
+	key, _, _ := e.db.CreateAPIKey(context.Background(), u.AccountID, u.ID, "t")
+	for _, body := range []string{`{"reason":"superseded"} {"reason":"bogus"}`, `{"reason":"superseded"}}`, `{"reason":"superseded"}xyz`} {
+		r := e.apiPut(key, "/api/v1/certificate/"+id+"/revoke", body)
+		if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, `"invalid"`) {
+			t.Errorf("%s: %d %s", body, r.status, r.body)
+		}
+	}
+	if got, _ := e.db.Certificate(context.Background(), nil, u.AccountID, cert.ID); got.Status != "issued" {
+		t.Fatalf("status %s after refused bodies", got.Status)
+	}
+	// A body with only trailing white space is fine.
+	if r := e.apiPut(key, "/api/v1/certificate/"+id+"/revoke", "{\"reason\":\"superseded\"}\n\n"); r.status != http.StatusNoContent {
+		t.Errorf("trailing newline: %d %s", r.status, r.body)
+	}
+}
+
 // What was tried and already behaved: ids that are not ids, another
 // account's, rows that were never delivered, formats, reasons, bodies, the
 // second revocation, and OCSP requests a careless client sends.
