@@ -168,6 +168,51 @@ func TestAuditCertPageDutch(t *testing.T) {
 	}
 }
 
+// The error pages a Dutch user meets on the certificate URLs (unknown id,
+// unknown format, missing CSRF token, a validation agent) carry no
+// English status text such as "404 Not Found".
+func TestAuditDutchErrorPagesOnCertificateURLs(t *testing.T) {
+	e := newCertEnv(t)
+	u, pw := e.addUser("req@example.com", portal.RoleAccountAdmin, "Example Corp")
+	cert := e.issue(u, "jane@example.com")
+	id := strconv.FormatInt(cert.ID, 10)
+	c := e.client()
+	c.signIn(u.Email, pw)
+	nl := map[string]string{"Accept-Language": "nl"}
+	agent, apw := e.addUser("agent@certdesk.test", portal.RoleValidationAgent, "")
+	ac := e.client()
+	ac.signIn(agent.Email, apw)
+	for _, tc := range []struct {
+		c      *client
+		method string
+		path   string
+		status int
+		nl     string
+	}{
+		{c, "GET", "/certificates/abc", 404, "Pagina niet gevonden"},
+		{c, "GET", "/certificates/" + id + "/download/PEM", 422, "Het verzoek kon niet worden verwerkt"},
+		{c, "POST", "/certificates/" + id + "/revoke", 403, "Dit formulier is verlopen"},
+		{ac, "GET", "/certificates/" + id, 403, "U hebt geen toegang tot deze pagina"},
+	} {
+		var form url.Values
+		if tc.method == "POST" {
+			form = url.Values{"reason": {"keyCompromise"}}
+		}
+		r := tc.c.do(tc.method, tc.path, form, nl)
+		if r.status != tc.status || !strings.Contains(r.body, tc.nl) {
+			t.Errorf("%s %s: %d, want %d with %q", tc.method, tc.path, r.status, tc.status, tc.nl)
+		}
+		for _, en := range []string{"Not Found", "Unprocessable Entity", "Forbidden"} {
+			if strings.Contains(r.body, en) {
+				t.Errorf("%s %s in Dutch shows %q", tc.method, tc.path, en)
+			}
+		}
+	}
+	if r := c.get("/certificates/abc"); !strings.Contains(r.body, ">404<") || !strings.Contains(r.body, "Page not found") {
+		t.Error("the English error page lost its status code or heading")
+	}
+}
+
 // A revocation body with anything after the JSON object is refused: the
 // revocation cannot be undone, so an ambiguous request must not revoke.
 func TestAuditAPIRevokeRefusesTrailingData(t *testing.T) {
