@@ -8,6 +8,7 @@ import (
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
+	"certdesk/internal/i18n"
 	"certdesk/internal/portal"
 	"certdesk/views"
 )
@@ -55,12 +56,44 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 			"route", c.Path(), "err", err.Error())
 	}
 	if isAPI(c) || wantsJSON(c) {
-		_ = c.JSON(status, map[string]any{"errors": apiErrors(err, status)})
+		errs := apiErrors(err, status)
+		if !isAPI(c) {
+			scriptMessages(localizer(c), err, status, errs)
+		}
+		_ = c.JSON(status, map[string]any{"errors": errs})
 		return
 	}
 	l := localizer(c)
 	p := s.page(c, "error.title")
-	var heading, body string
+	heading, body := errorTexts(l, err, status)
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(status)
+		return
+	}
+	_ = render(c, status, views.ErrorPage(p, status, heading, body))
+}
+
+// scriptMessages puts the messages of an error answered as JSON to a
+// page's script (the KeyGen exchange refused by the CSRF check or the body
+// limit) in the visitor's language, as the error page would be: the page
+// shows them as they are. The JSON API (/api/) keeps its messages.
+func scriptMessages(l *i18n.Localizer, err error, status int, errs []APIError) {
+	if fe := portal.AsFieldErrors(err); fe != nil && status < 500 {
+		for i, e := range fe {
+			if i < len(errs) && e.Key != "" && i18n.Has(l.Lang, e.Key) {
+				errs[i].Message = l.T(e.Key, e.Data)
+			}
+		}
+		return
+	}
+	_, body := errorTexts(l, err, status)
+	for i := range errs {
+		errs[i].Message = body
+	}
+}
+
+// errorTexts is the heading and text of the error page for status.
+func errorTexts(l *i18n.Localizer, err error, status int) (heading, body string) {
 	switch status {
 	case http.StatusNotFound, http.StatusMethodNotAllowed:
 		heading, body = l.T("error.404.heading"), l.T("error.404.body")
@@ -82,11 +115,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 			heading, body = l.T("error.400.heading"), l.T("error.400.body")
 		}
 	}
-	if c.Request().Method == http.MethodHead {
-		_ = c.NoContent(status)
-		return
-	}
-	_ = render(c, status, views.ErrorPage(p, status, heading, body))
+	return heading, body
 }
 
 func domainErr(err error) *portal.Error {

@@ -99,3 +99,42 @@ func kgaProblem(body string) string {
 	}
 	return body
 }
+
+// Refusals made before the exchange's own handler runs (the CSRF check,
+// the 2 MB body limit) were answered in English whatever the visitor's
+// language, and the page shows the answer's message as it is. A realistic
+// way to get there: the recipient opens the link, then signs in to the
+// portal in another tab of the same browser (a requestor ordering for
+// themselves), which gives the session a new CSRF token; Generate then
+// posts the page's old one.
+func TestKeyGenAuditRefusalsBeforeTheHandlerAreTranslated(t *testing.T) {
+	k := newKGTest(t)
+	tok := k.link()
+	c := k.client()
+	csrf := k.open(c, tok)
+	c.signIn("req@example.com", k.pw)
+	nl := k.sameOriginHeaders(csrf)
+	nl["Accept-Language"] = "nl-NL,nl;q=0.9"
+	body := map[string]string{"token": tok, "csr": kgCSR(t, nil)}
+	st, a := k.exchange(c, nl, body)
+	if st != http.StatusForbidden || len(a.Errors) != 1 || a.Errors[0].Message != "Dit formulier is verlopen. Ga terug, laad de pagina opnieuw en probeer het nog eens." {
+		t.Errorf("stale CSRF token, Dutch visitor: %d %+v", st, a)
+	}
+	en := k.sameOriginHeaders(csrf)
+	if st, a := k.exchange(c, en, body); st != http.StatusForbidden || len(a.Errors) != 1 || !strings.Contains(a.Errors[0].Message, "reload the page") {
+		t.Errorf("stale CSRF token, English visitor: %d %+v", st, a)
+	}
+
+	// Over the server's 2 MB body limit (the exchange's own limit is 64 KiB).
+	csrf = k.open(c, tok)
+	nl = k.sameOriginHeaders(csrf)
+	nl["Accept-Language"] = "nl"
+	st, a = k.exchange(c, nl, map[string]string{"token": tok, "csr": strings.Repeat("A", 3<<20)})
+	if st != http.StatusRequestEntityTooLarge || len(a.Errors) != 1 || a.Errors[0].Message != "Wat u verstuurde is groter dan wij accepteren." {
+		t.Errorf("3 MB body, Dutch visitor: %d %+v", st, a)
+	}
+	// Nothing was issued, the link still works.
+	if st, a := k.exchange(c, k.sameOriginHeaders(csrf), body); st != http.StatusOK || a.Certificate == "" {
+		t.Errorf("exchange after the refusals: %d %+v", st, a)
+	}
+}
