@@ -17,9 +17,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
+	"log/slog"
 	"math/big"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -27,7 +31,11 @@ import (
 
 	"golang.org/x/crypto/ocsp"
 
+	"certdesk/internal/ca"
+	"certdesk/internal/identity"
+	"certdesk/internal/ordering"
 	"certdesk/internal/portal"
+	"certdesk/store"
 )
 
 // ocspRaw sends an OCSP request (POST with ct, or GET with the base64 in
@@ -233,6 +241,76 @@ func TestAuditAPIRevokeRefusesTrailingData(t *testing.T) {
 	// A body with only trailing white space is fine.
 	if r := e.apiPut(key, "/api/v1/certificate/"+id+"/revoke", "{\"reason\":\"superseded\"}\n\n"); r.status != http.StatusNoContent {
 		t.Errorf("trailing newline: %d %s", r.status, r.body)
+	}
+}
+
+// With the root key kept offline (ca.Load without root.key), the root's
+// CRL URL (in the issuing CA certificate) cannot be made here. Each
+// anonymous fetch of it made the pipeline re-sign and store a new CRL of
+// the issuing CA (CRL number +1, a write transaction and a signature per
+// request) and then answer 503 with an ERROR log line. Now it is 404 with
+// no write; the issuing CA's CRL is unaffected. A root CRL stored earlier
+// (while the key was here) is still served.
+func TestAuditRootCRLWithoutRootKey(t *testing.T) {
+	clock := portal.NewFixedClock(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"), clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	dir := t.TempDir()
+	cfg := ca.Config{BaseURL: "http://127.0.0.1", AllowInternalNames: true}
+	if _, err := ca.Init(dir, ca.InitOptions{Config: cfg, IssuingKeyType: ca.KeyP256}, clock); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, ca.RootKeyFile)); err != nil {
+		t.Fatal(err)
+	}
+	auth, err := ca.Load(dir, cfg, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &strings.Builder{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	pipe := &ordering.Pipeline{Store: db, CA: auth, Billing: noSettle{}, Clock: clock, Log: log}
+	keys := [][]byte{[]byte(strings.Repeat("k", 64)), []byte(strings.Repeat("b", 32))}
+	s := New(Config{BaseURL: "http://127.0.0.1"}, Deps{DB: db, Identity: &identity.Service{Store: db, Clock: clock}, Clock: clock,
+		Log: log, SessionKeys: keys, CA: auth, Certs: pipe})
+	hs := httptest.NewServer(s)
+	t.Cleanup(hs.Close)
+	get := func(path string) (int, string) {
+		r, err := http.Get(hs.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		io.Copy(io.Discard, r.Body)
+		return r.StatusCode, r.Header.Get("Content-Type")
+	}
+	if st, ct := get("/crl/" + auth.IssuerID() + ".crl"); st != 200 || ct != "application/pkix-crl" {
+		t.Fatalf("issuing CA CRL: %d %s", st, ct)
+	}
+	_, before, _, _, _ := db.CRL(context.Background(), auth.IssuerID())
+	for range 5 {
+		if st, _ := get("/crl/" + auth.RootID() + ".crl"); st != http.StatusNotFound {
+			t.Errorf("root CRL without the root key: %d, want 404", st)
+		}
+	}
+	if _, after, _, _, _ := db.CRL(context.Background(), auth.IssuerID()); after != before {
+		t.Errorf("5 root CRL fetches re-signed the issuing CA's CRL: number %d -> %d", before, after)
+	}
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("errors logged:\n%s", logs.String())
+	}
+	// A root CRL made while the key was here is served.
+	rootCRL := []byte("stored root CRL")
+	if err := db.Tx(context.Background(), func(tx *sql.Tx) error {
+		return db.SaveCRL(context.Background(), tx, auth.RootID(), 1, rootCRL, clock.Now(), clock.Now().Add(ca.RootCRLValidity))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if st, ct := get("/crl/" + auth.RootID() + ".crl"); st != 200 || ct != "application/pkix-crl" {
+		t.Errorf("stored root CRL: %d %s", st, ct)
 	}
 }
 

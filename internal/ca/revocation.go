@@ -85,11 +85,15 @@ func (a *Authority) CRL(revoked []Revoked, number *big.Int, now time.Time) ([]by
 	return makeCRL(a.issuer, a.signer, revoked, number, now, CRLValidity)
 }
 
+// CanSignRootCRL reports whether the root key is in the CA directory, so
+// RootCRL works. A root kept offline publishes its CRL elsewhere.
+func (a *Authority) CanSignRootCRL() bool { return a.root != nil && a.rootKey != nil }
+
 // RootCRL returns the root's CRL (for the issuing CA certificate's CRL
 // distribution point, <base>/crl/<RootID>.crl); it needs the root key in the
 // CA directory.
 func (a *Authority) RootCRL(revoked []Revoked, number *big.Int, now time.Time) ([]byte, error) {
-	if a.root == nil || a.rootKey == nil {
+	if !a.CanSignRootCRL() {
 		return nil, errors.New("ca: the root key is not available")
 	}
 	return makeCRL(a.root, a.rootKey, revoked, number, now, RootCRLValidity)
