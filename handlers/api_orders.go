@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -86,11 +87,40 @@ func bindJSON(c echo.Context, v any) error {
 	return nil
 }
 
+// jsonTypeName is a Go type as JSON calls it.
+func jsonTypeName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.Pointer:
+		return jsonTypeName(t.Elem())
+	}
+	return "another type"
+}
+
 // maxJSONBody bounds an API request body: 1 MiB (100 recipients with
 // ordinary CSRs of 1-2 KiB each fit).
 const maxJSONBody = 1 << 20
 
 func jsonErrText(err error) string {
+	// A value of the wrong type names the field and the types in plain
+	// words ("validity_years must be a number, not a string"), not Go's
+	// "cannot unmarshal string into Go struct field apiOrderReq...".
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return te.Field + " must be " + jsonTypeName(te.Type) + ", not " + te.Value + "."
+	}
 	s := err.Error()
 	if len(s) > 200 {
 		s = s[:200]

@@ -407,7 +407,8 @@ func TestAPIOrderErrors(t *testing.T) {
 	}{
 		{"bad JSON", "secure_email_organization", "application/json", `{"certificate": {"emails": [`, 422, "invalid", "", "not valid JSON"},
 		{"unknown field", "secure_email_organization", "application/json", `{"certificat": {}, "validity_years": 1}`, 422, "invalid", "", `unknown field "certificat"`},
-		{"wrong type", "secure_email_organization", "application/json", `{"validity_years": "one"}`, 422, "invalid", "", "not valid JSON"},
+		{"wrong type", "secure_email_organization", "application/json", `{"validity_years": "one"}`, 422, "invalid", "", "validity_years must be a whole number, not string."},
+		{"wrong type nested", "secure_email_organization", "application/json", `{"certificate": {"emails": "a@example.com"}}`, 422, "invalid", "", "certificate.emails must be a list, not string."},
 		{"wrong content type", "secure_email_organization", "text/plain", `{"certificate":{"emails":["a@example.com"]},"validity_years":1}`, 415, "unsupported_media_type", "", "application/json"},
 		{"form content type", "secure_email_organization", "application/x-www-form-urlencoded", "validity_years=1", 415, "unsupported_media_type", "", "application/json"},
 		{"unknown product", "secure_email_deluxe", "application/json", good(nil), 422, "invalid", "product_id", "Unknown product"},
