@@ -65,6 +65,8 @@ func errorCode(err error) string {
 		return "password-empty"
 	case errors.Is(err, keygen.ErrPasswordTooShort):
 		return "password-too-short"
+	case errors.Is(err, keygen.ErrPasswordChars):
+		return "password-chars"
 	case errors.Is(err, keygen.ErrMode):
 		return "mode"
 	case errors.Is(err, keygen.ErrKeyMismatch):

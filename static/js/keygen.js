@@ -471,6 +471,7 @@
       // The key stays in the module, so a different password can be tried.
       setStep("package", "error");
       showError(errorText(e));
+      if (e && typeof e.code === "string" && e.code.indexOf("password-") === 0 && pw1) pw1.focus();
     } finally {
       if (p12) p12.fill(0);
       p12 = null;

@@ -58,6 +58,7 @@ var (
 	ErrEmail            = errors.New("keygen: email address is empty or not valid UTF-8")
 	ErrPasswordEmpty    = errors.New("keygen: password is empty")
 	ErrPasswordTooShort = errors.New("keygen: password is shorter than MinPasswordLength")
+	ErrPasswordChars    = errors.New("keygen: password has a character outside the Basic Multilingual Plane")
 	ErrMode             = errors.New("keygen: unknown PKCS#12 mode")
 	ErrCertificate      = errors.New("keygen: certificate is not a DER X.509 certificate")
 	ErrKeyMismatch      = errors.New("keygen: certificate does not belong to this key")
@@ -354,13 +355,22 @@ func (c *certificate) rsaPublicKey() (*rsa.PublicKey, error) {
 	return &rsa.PublicKey{N: k.N, E: k.E}, nil
 }
 
-// CheckPassword reports whether password is acceptable for PKCS12.
+// CheckPassword reports whether password is acceptable for PKCS12. A
+// PKCS#12 password is a BMPString (RFC 7292 B.1, UCS-2), so characters
+// outside Unicode's Basic Multilingual Plane (emoji) are refused with
+// ErrPasswordChars, for the page to say so; go-pkcs12 would refuse them
+// with an error of its own, which the page could only call "failed".
 func CheckPassword(password string) error {
 	if password == "" {
 		return ErrPasswordEmpty
 	}
 	if utf8.RuneCountInString(password) < MinPasswordLength {
 		return ErrPasswordTooShort
+	}
+	for _, r := range password {
+		if r > 0xFFFF {
+			return ErrPasswordChars
+		}
 	}
 	return nil
 }

@@ -1,0 +1,206 @@
+package e2e
+
+// The KeyGen page used the way a clumsy or hostile recipient would (issue
+// 6 audit). Each test here failed before the fix it comes with; the flows
+// also check, on the way, what already behaved (double clicks, the
+// compatible encoding with openssl -legacy, non-ASCII passwords).
+
+import (
+	"bytes"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mxschmitt/playwright-go"
+	pkcs12 "software.sslmate.com/src/go-pkcs12"
+
+	"certdesk/e2e/harness"
+)
+
+// kgeLinks starts a server, orders one KeyGen certificate per address on
+// the demo organization through the API and returns the emailed links.
+func kgeLinks(t *testing.T, emails ...string) (*harness.Server, map[string]string) {
+	t.Helper()
+	srv := harness.StartServer(t, harness.ServerOptions{Env: []string{"CERTDESK_DNS_RESOLVER=" + issEmptyDNS(t)}})
+	kgRequireWired(t, srv)
+	kgAPIOrder(t, srv, kgAPIKey(t, srv), emails)
+	links := map[string]string{}
+	for _, e := range emails {
+		links[e] = kgLink(t, srv, e)
+	}
+	return srv, links
+}
+
+// kgeOpen opens a link in a fresh browser context and waits for the module.
+func kgeOpen(t *testing.T, srv *harness.Server, link string, opts ...harness.PageOption) playwright.Page {
+	t.Helper()
+	page, _ := harness.NewPage(t, srv, opts...)
+	harness.Goto(t, page, link)
+	kgWaitReady(t, page)
+	return page
+}
+
+// kgeWaitForm waits until the certificate is back and the password form shows.
+func kgeWaitForm(t *testing.T, page playwright.Page) {
+	t.Helper()
+	issDo(t, page, "password form", page.Locator("#kg-password-form").WaitFor(playwright.LocatorWaitForOptions{
+		State: playwright.WaitForSelectorStateVisible, Timeout: playwright.Float(60000)}))
+}
+
+// kgeCountPacks makes the page count its calls of the module's pack.
+func kgeCountPacks(t *testing.T, page playwright.Page) {
+	t.Helper()
+	_, err := page.Evaluate(`() => { const api = window.certdeskKeyGen, pack = api.pack; window.__kgPacks = 0;
+		api.pack = function () { window.__kgPacks++; return pack.apply(this, arguments); }; }`)
+	issDo(t, page, "count packs", err)
+}
+
+func kgeEval(t *testing.T, page playwright.Page, js string) any {
+	t.Helper()
+	v, err := page.Evaluate(js)
+	issDo(t, page, js, err)
+	return v
+}
+
+// kgeOpenSSLKey has openssl (with -legacy for the compatible encoding)
+// take the key and the certificate out of the .p12 with the password and
+// checks that they belong together and that the address is email's.
+func kgeOpenSSLKey(t *testing.T, p12 []byte, password, email string, legacy bool) {
+	t.Helper()
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Fatal("openssl is not installed (run `make deps`)")
+	}
+	f := filepath.Join(t.TempDir(), "k.p12")
+	if err := os.WriteFile(f, p12, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) []byte {
+		t.Helper()
+		args = append([]string{"pkcs12", "-in", f, "-passin", "env:KGPW"}, args...)
+		if legacy {
+			args = append(args, "-legacy")
+		}
+		cmd := exec.Command("openssl", args...)
+		cmd.Env = append(os.Environ(), "KGPW="+password)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	block := func(out []byte) *pem.Block {
+		t.Helper()
+		i := bytes.Index(out, []byte("-----BEGIN"))
+		if i < 0 {
+			t.Fatalf("no PEM in openssl's output:\n%s", out)
+		}
+		b, _ := pem.Decode(out[i:])
+		if b == nil {
+			t.Fatalf("bad PEM in openssl's output:\n%s", out)
+		}
+		return b
+	}
+	key, err := x509.ParsePKCS8PrivateKey(block(run("-nocerts", "-nodes")).Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(block(run("-nokeys", "-clcerts")).Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rk, ok := key.(*rsa.PrivateKey); !ok || !rk.PublicKey.Equal(leaf.PublicKey) {
+		t.Errorf("openssl (legacy=%v): the key in the file does not match its certificate", legacy)
+	}
+	if len(leaf.EmailAddresses) != 1 || leaf.EmailAddresses[0] != email {
+		t.Errorf("openssl: certificate addresses %v, want %s", leaf.EmailAddresses, email)
+	}
+	wrong := exec.Command("openssl", "pkcs12", "-in", f, "-passin", "pass:not the password", "-noout")
+	if legacy {
+		wrong.Args = append(wrong.Args, "-legacy")
+	}
+	if wrong.Run() == nil {
+		t.Error("openssl opened the file with a wrong password")
+	}
+}
+
+// A password with an emoji (a character outside Unicode's Basic
+// Multilingual Plane, which a PKCS#12 password's BMPString cannot hold):
+// go-pkcs12 refused it and the page showed "Something went wrong. Reload
+// the page and try again" - after the certificate was issued, so a
+// recipient who followed the advice lost the key and needed a new link.
+// Now the page says what is wrong with the password, in the page's
+// language, and another password (accented letters are fine) downloads a
+// file that go-pkcs12 and openssl open with it; in the compatible (3DES)
+// encoding with openssl -legacy. On the way: a double click on Generate
+// sends one exchange, a double click on Download packs once.
+func TestKeyGenEdgePasswordWithEmoji(t *testing.T) {
+	srv, links := kgeLinks(t, "emoji@example.com", "emoji.nl@example.com")
+	for _, tc := range []struct {
+		email, locale, mode string
+		want, notWant       string
+		password            string
+	}{
+		{"emoji@example.com", "en-US", "compatible", "cannot contain emoji", "Reload", "pässwörd éèê ünïcødé"},
+		{"emoji.nl@example.com", "nl-NL", "modern", "geen emoji", "Herlaad", "wachtwoord met één accent çà"},
+	} {
+		t.Run(tc.locale, func(t *testing.T) {
+			page := kgeOpen(t, srv, links[tc.email], harness.WithLocale(tc.locale))
+			reqs := harness.RecordRequests(page)
+			issDo(t, page, "double-click Generate", page.Locator("#kg-generate").Dblclick())
+			kgeWaitForm(t, page)
+			posts := 0
+			for _, r := range reqs.All() {
+				if r.Method == "POST" {
+					posts++
+				}
+			}
+			if posts != 1 {
+				t.Errorf("a double click on Generate sent %d POST requests, want one exchange", posts)
+			}
+
+			const emoji = "sleutel 🔑 wachtwoord"
+			issDo(t, page, "password", page.Locator("#kg-password").Fill(emoji))
+			issDo(t, page, "confirm", page.Locator("#kg-password2").Fill(emoji))
+			issDo(t, page, "download", page.Locator("#kg-pack").Click())
+			issDo(t, page, "error", page.Locator("#kg-error").WaitFor(playwright.LocatorWaitForOptions{State: playwright.WaitForSelectorStateVisible}))
+			if got := issText(t, page, "#kg-error"); !strings.Contains(got, tc.want) || strings.Contains(got, tc.notWant) {
+				t.Errorf("emoji password: the page says %q; want a message with %q, without %q", got, tc.want, tc.notWant)
+			}
+
+			// Another password: the key is still there.
+			issDo(t, page, "password", page.Locator("#kg-password").Fill(tc.password))
+			issDo(t, page, "confirm", page.Locator("#kg-password2").Fill(tc.password))
+			issDo(t, page, "mode", page.Locator("input[name=kg-mode][value="+tc.mode+"]").Check())
+			kgeCountPacks(t, page)
+			dl, err := page.ExpectDownload(func() error { return page.Locator("#kg-pack").Dblclick() },
+				playwright.PageExpectDownloadOptions{Timeout: playwright.Float(60000)})
+			issDo(t, page, "download", err)
+			issDo(t, page, "done", page.Locator("#kg-done").WaitFor(playwright.LocatorWaitForOptions{State: playwright.WaitForSelectorStateVisible}))
+			if n := kgeEval(t, page, `() => window.__kgPacks`); n != 1 {
+				t.Errorf("a double click on Download packed %v times", n)
+			}
+			if vis, _ := page.Locator("#kg-error").IsVisible(); vis {
+				t.Errorf("an error after the download: %q", issText(t, page, "#kg-error"))
+			}
+			path, err := dl.Path()
+			issDo(t, page, "download path", err)
+			p12, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			key, leaf, _, err := pkcs12.DecodeChain(p12, tc.password)
+			if err != nil {
+				t.Fatalf("go-pkcs12 cannot open the file with %q: %v", tc.password, err)
+			}
+			if !key.(*rsa.PrivateKey).PublicKey.Equal(leaf.PublicKey) {
+				t.Error("go-pkcs12: the key does not match the certificate")
+			}
+			kgeOpenSSLKey(t, p12, tc.password, tc.email, tc.mode == "compatible")
+		})
+	}
+}
