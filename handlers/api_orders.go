@@ -196,6 +196,10 @@ type apiRecipient struct {
 	CommonName    string `json:"common_name"`
 	Status        string `json:"status"`
 	CertificateID *int64 `json:"certificate_id"`
+	// CertificateStatus is the current certificate's status (issued,
+	// revoked, ...); absent without a certificate. A recipient stays
+	// "issued" when its certificate is revoked.
+	CertificateStatus string `json:"certificate_status,omitempty"`
 }
 
 type apiOrder struct {
@@ -211,7 +215,7 @@ type apiOrder struct {
 	Recipients     []apiRecipient `json:"recipients"`
 }
 
-func toAPIOrder(o portal.Order) apiOrder {
+func toAPIOrder(o portal.Order, certs map[int64]store.RecipientCertState) apiOrder {
 	a := apiOrder{ID: o.ID, Status: string(o.Status), ProductID: string(o.Product), SignatureHash: string(o.SignatureHash),
 		CreatedAt: o.CreatedAt.Format(time.RFC3339), PeriodEnd: o.PeriodEnd.Format(time.RFC3339),
 		PaymentMethod: string(o.PaymentMethod), AmountCents: o.AmountCents, Recipients: []apiRecipient{}}
@@ -227,6 +231,7 @@ func toAPIOrder(o portal.Order) apiOrder {
 		if r.CertificateID != 0 {
 			id := r.CertificateID
 			ar.CertificateID = &id
+			ar.CertificateStatus = certs[r.ID].CertStatus
 		}
 		a.Recipients = append(a.Recipients, ar)
 	}
@@ -239,11 +244,16 @@ func (s *Server) apiOrderGet(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	o, err := s.DB.Order(c.Request().Context(), nil, u.AccountID, id)
+	ctx := c.Request().Context()
+	o, err := s.DB.Order(ctx, nil, u.AccountID, id)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toAPIOrder(o))
+	certs, err := s.DB.RecipientCertStates(ctx, u.AccountID, o.ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toAPIOrder(o, certs))
 }
 
 func (s *Server) apiOrderList(c echo.Context) error {
@@ -270,7 +280,11 @@ func (s *Server) apiOrderList(c echo.Context) error {
 	}
 	out := []apiOrder{}
 	for _, o := range orders {
-		out = append(out, toAPIOrder(o))
+		certs, err := s.DB.RecipientCertStates(c.Request().Context(), u.AccountID, o.ID)
+		if err != nil {
+			return err
+		}
+		out = append(out, toAPIOrder(o, certs))
 	}
 	return c.JSON(http.StatusOK, map[string]any{"orders": out, "page": map[string]int{"total": total, "limit": limit, "offset": offset}})
 }

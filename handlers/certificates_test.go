@@ -360,6 +360,14 @@ func TestAPIDownloadAndRevoke(t *testing.T) {
 	if st := e.ocspStatus(cert.Serial, true); st.Status != ocsp.Revoked || st.RevocationReason != ocsp.Superseded {
 		t.Errorf("OCSP: %d %d", st.Status, st.RevocationReason)
 	}
+	// The order in the API says so too (the recipient stays "issued").
+	rc := `"status":"issued","certificate_id":` + id + `,"certificate_status":"revoked"`
+	if r := c.do("GET", "/api/v1/order/certificate/"+strconv.FormatInt(cert.OrderID, 10), nil, hdr); r.status != 200 || !strings.Contains(r.body, rc) {
+		t.Errorf("API order: %d %s", r.status, r.body)
+	}
+	if r := c.do("GET", "/api/v1/order/certificate", nil, hdr); r.status != 200 || !strings.Contains(r.body, rc) {
+		t.Errorf("API order list: %d %s", r.status, r.body)
+	}
 }
 
 func TestPublicCAPageAndFiles(t *testing.T) {
