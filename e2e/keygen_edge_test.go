@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mxschmitt/playwright-go"
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
@@ -203,4 +204,95 @@ func TestKeyGenEdgePasswordWithEmoji(t *testing.T) {
 			kgeOpenSSLKey(t, p12, tc.password, tc.email, tc.mode == "compatible")
 		})
 	}
+}
+
+// After the certificate is issued and before the file is downloaded, the
+// key exists only in the page: leaving it loses the key for good (the link
+// is spent). The page's own language switch ("Nederlands", a plain link)
+// did exactly that without a word, as did reloading or closing the tab.
+// Now the browser asks first (beforeunload) while a certificate waits to
+// be packaged; a recipient who stays can still download, and after the
+// download the page lets them go without asking.
+func TestKeyGenEdgeLeavingBeforeDownloadAsks(t *testing.T) {
+	srv, links := kgeLinks(t, "leave@example.com")
+	page := kgeOpen(t, srv, links["leave@example.com"])
+	dialogs := make(chan string, 4)
+	page.OnDialog(func(d playwright.Dialog) {
+		dialogs <- d.Type()
+		_ = d.Dismiss() // "Stay on page"
+	})
+	issDo(t, page, "generate", page.Locator("#kg-generate").Click())
+	kgeWaitForm(t, page)
+	lang := page.Locator(`nav.lang a[hreflang="nl"]`)
+	issDo(t, page, "language switch", lang.Click(playwright.LocatorClickOptions{NoWaitAfter: playwright.Bool(true)}))
+	select {
+	case typ := <-dialogs:
+		if typ != "beforeunload" {
+			t.Errorf("dialog %q, want beforeunload", typ)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the language switch left the page without asking; it shows %q", issText(t, page, "main"))
+	}
+	if vis, _ := page.Locator("#kg-password-form").IsVisible(); !vis || !strings.Contains(page.URL(), "/keygen/") {
+		t.Fatalf("after staying: at %s, password form visible %v", page.URL(), vis)
+	}
+	_, data := kgeDownload(t, page, "correct horse battery staple")
+	if _, _, _, err := pkcs12.DecodeChain(data, "correct horse battery staple"); err != nil {
+		t.Fatalf("the file after staying: %v", err)
+	}
+
+	// Downloaded: leaving needs no confirmation any more.
+	issDo(t, page, "language switch", lang.Click())
+	issDo(t, page, "Dutch page", page.WaitForURL("**/keygen/**"))
+	if got := issText(t, page, "#kg-problem"); got != "Deze link is al gebruikt" {
+		t.Errorf("after the download the language switch shows %q", got)
+	}
+	if len(dialogs) != 0 {
+		t.Errorf("asked again after the download: %q", <-dialogs)
+	}
+}
+
+// kgeDownload fills the password form (modern encoding) and returns the
+// downloaded file's name and bytes.
+func kgeDownload(t *testing.T, page playwright.Page, password string) (string, []byte) {
+	t.Helper()
+	issDo(t, page, "password", page.Locator("#kg-password").Fill(password))
+	issDo(t, page, "confirm", page.Locator("#kg-password2").Fill(password))
+	dl, err := page.ExpectDownload(func() error { return page.Locator("#kg-pack").Click() },
+		playwright.PageExpectDownloadOptions{Timeout: playwright.Float(60000)})
+	issDo(t, page, "download", err)
+	path, err := dl.Path()
+	issDo(t, page, "download path", err)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dl.SuggestedFilename(), data
+}
+
+// With JavaScript off the page says it needs JavaScript, and Generate is
+// disabled: it was a live button that did nothing when clicked.
+func TestKeyGenEdgeWithoutJavaScript(t *testing.T) {
+	srv, links := kgeLinks(t, "nojs@example.com")
+	for _, tc := range []struct{ locale, want string }{
+		{"en-US", "This page needs JavaScript"},
+		{"nl-NL", "Deze pagina heeft JavaScript"},
+	} {
+		page, _ := harness.NewPage(t, srv, harness.WithLocale(tc.locale), func(o *playwright.BrowserNewContextOptions) {
+			o.JavaScriptEnabled = playwright.Bool(false)
+		})
+		harness.Goto(t, page, links["nojs@example.com"])
+		if got := issText(t, page, "main"); !strings.Contains(got, tc.want) {
+			t.Errorf("%s without JavaScript the page says:\n%s", tc.locale, got)
+		}
+		if dis, err := page.Locator("#kg-generate").IsDisabled(); err != nil || !dis {
+			t.Errorf("%s without JavaScript: Generate disabled %v (%v)", tc.locale, dis, err)
+		}
+	}
+	// With JavaScript the same link's Generate works before the module is
+	// ready (a click waits for it).
+	page, _ := harness.NewPage(t, srv)
+	harness.Goto(t, page, links["nojs@example.com"])
+	issDo(t, page, "generate", page.Locator("#kg-generate").Click())
+	kgeWaitForm(t, page)
 }

@@ -284,6 +284,20 @@
 
   var issued = null; // {certificate, chain} from the exchange
 
+  // From the exchange to the download the key exists only in this page:
+  // leaving it (reload, the language switch, closing the tab) loses the
+  // key and the link is spent, so the browser asks first.
+  function guardLeave(ev) {
+    if (!issued) return;
+    ev.preventDefault();
+    ev.returnValue = "";
+  }
+
+  function setLeaveGuard(on) {
+    if (on) window.addEventListener("beforeunload", guardLeave);
+    else window.removeEventListener("beforeunload", guardLeave);
+  }
+
   function showError(text) {
     if (!errorBox) return;
     errorBox.textContent = text || msg("failed");
@@ -402,6 +416,7 @@
       step = "request";
       setStep("request", "active");
       issued = await exchange(csr);
+      setLeaveGuard(true);
       csr = null;
       setStep("request", "done");
       if (btnGenerate) btnGenerate.hidden = true;
@@ -413,6 +428,7 @@
       setStep(step, "error");
       if (api) api.drop();
       issued = null;
+      setLeaveGuard(false);
       flowStarted = false;
       showError(e && e.serverMessage ? e.serverMessage : errorText(e));
       if (btnGenerate) btnGenerate.disabled = false;
@@ -462,6 +478,7 @@
       download(p12, safeFileName(data.email));
       setStep("package", "done");
       issued = null;
+      setLeaveGuard(false);
       if (pw1) pw1.value = "";
       if (pw2) pw2.value = "";
       updateStrength();
@@ -487,6 +504,9 @@
     }
     if (form) form.hidden = true;
     if (done) done.hidden = true;
+    // Rendered disabled, so that without JavaScript it is not a button
+    // that does nothing (the page's <noscript> says why).
+    if (btnGenerate) btnGenerate.disabled = false;
     // Fetch and compile the module while the recipient reads the page.
     loadKeyGen().then(function (api) {
       if (api && api.minPasswordLength) minLength = api.minPasswordLength;
