@@ -103,6 +103,7 @@ type Authority struct {
 	issuer  *x509.Certificate
 	signer  *countingSigner
 	chain   []*x509.Certificate // issuer's chain above it, up to the root when known
+	ocsp    ocspCache           // signed OCSP responses reused for OCSPReuse
 }
 
 // countingSigner counts real signatures so tests can prove that a refused

@@ -314,3 +314,93 @@ func mustReq(t *testing.T, method, u string) *http.Request {
 	}
 	return r
 }
+
+// A signed OCSP response is answered again for OCSPReuse while the
+// certificate's status is unchanged (no signature per request), a
+// revocation is answered at once, and after OCSPReuse a new response is
+// signed.
+func TestOCSPResponsesReused(t *testing.T) {
+	clock := portal.NewFixedClock(testNow)
+	a, err := Init(t.TempDir(), InitOptions{Config: Config{BaseURL: testBase}, IssuingKeyType: KeyP256}, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	is := issueFor(t, a)
+	db := ocspDB{is.Serial.String(): {status: OCSPGood}}
+	req, err := ocsp.CreateRequest(is.Certificate, a.IssuingCert(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ask := func() (*ocsp.Response, []byte) {
+		t.Helper()
+		der, err := a.OCSPResponse(req, db.lookup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := ocsp.ParseResponseForCert(der, is.Certificate, a.IssuingCert())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r, der
+	}
+	signed := a.signer.n.Load()
+	r1, der1 := ask()
+	clock.Advance(OCSPReuse - time.Minute)
+	r2, der2 := ask()
+	if !bytes.Equal(der1, der2) || r2.Status != ocsp.Good || a.signer.n.Load() != signed+1 {
+		t.Fatalf("within %v: same response %v, signatures %d, want 1", OCSPReuse, bytes.Equal(der1, der2), a.signer.n.Load()-signed)
+	}
+	// Revoked meanwhile: answered at once, not the cached "good".
+	db[is.Serial.String()] = struct {
+		status    OCSPStatus
+		revokedAt time.Time
+		reason    int
+	}{OCSPRevoked, clock.Now().Add(-time.Second), 1}
+	if r, _ := ask(); r.Status != ocsp.Revoked || r.RevocationReason != 1 {
+		t.Fatalf("after revocation: status %d reason %d", r.Status, r.RevocationReason)
+	}
+	// OCSPReuse after that response, a fresh one (a new thisUpdate) is signed.
+	clock.Advance(OCSPReuse)
+	r3, _ := ask()
+	if !r3.ThisUpdate.After(r1.ThisUpdate) || r3.Status != ocsp.Revoked {
+		t.Fatalf("after %v: thisUpdate %v (first %v), status %d", OCSPReuse, r3.ThisUpdate, r1.ThisUpdate, r3.Status)
+	}
+	if n := a.signer.n.Load() - signed; n != 3 {
+		t.Fatalf("%d signatures for good, revoked, refreshed revoked; want 3", n)
+	}
+}
+
+// OCSP responses for one good certificate (RSA-2048 issuing CA): signed
+// afresh each time (the clock moves by OCSPReuse between requests) and
+// reused.
+//
+//	go test ./internal/ca -run '^$' -bench OCSPResponse
+func BenchmarkOCSPResponse(b *testing.B) {
+	clock := portal.NewFixedClock(testNow)
+	a, err := Init(b.TempDir(), InitOptions{Config: Config{BaseURL: testBase}, IssuingKeyType: KeyRSA2048}, clock)
+	if err != nil {
+		b.Fatal(err)
+	}
+	is, err := a.Issue(requestFor(mustProduct(b, portal.ProductIndividual), subscriberKeys()["p256"].Public()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	db := ocspDB{is.Serial.String(): {status: OCSPGood}}
+	req, _ := ocsp.CreateRequest(is.Certificate, a.IssuingCert(), nil)
+	for _, fresh := range []bool{true, false} {
+		name := "reused"
+		if fresh {
+			name = "signed"
+		}
+		b.Run(name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if fresh {
+					clock.Advance(OCSPReuse)
+				}
+				if _, err := a.OCSPResponse(req, db.lookup); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
