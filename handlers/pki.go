@@ -105,18 +105,10 @@ func (s *Server) serveCRL(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	var der []byte
-	var err error
-	if id == s.CA.RootID() && !s.CA.CanSignRootCRL() {
-		// The root key is kept offline: serve the root CRL stored while it
-		// was here, if any, and never ask the pipeline for one (it cannot
-		// make it, and re-signed the issuing CA's CRL on every request).
-		if der, _, _, _, err = s.DB.CRL(r.Context(), id); portal.ErrorCode(err) == portal.ENotFound {
-			http.Error(w, "this server does not publish the root CA's CRL", http.StatusNotFound)
-			return
-		}
-	} else {
-		der, err = s.Certs.CurrentCRL(r.Context(), id)
+	der, err := s.Certs.CurrentCRL(r.Context(), id)
+	if portal.ErrorCode(err) == portal.ENotFound {
+		http.Error(w, portal.ErrorMessage(err), http.StatusNotFound)
+		return
 	}
 	if err != nil {
 		s.Log.Error("CRL", "issuer", id, "err", err.Error())

@@ -100,6 +100,7 @@ type Authority interface {
 	ChainDER() [][]byte
 	CRL(revoked []ca.Revoked, number *big.Int, now time.Time) ([]byte, error)
 	RootCRL(revoked []ca.Revoked, number *big.Int, now time.Time) ([]byte, error)
+	CanSignRootCRL() bool
 }
 
 // Settler takes payment for one issued certificate inside the caller's
@@ -646,8 +647,18 @@ func (p *Pipeline) CRLDue(ctx context.Context) (bool, error) {
 // CurrentCRL returns the stored CRL of issuerID (the issuing CA or the
 // root), regenerating it first when it is due or missing.
 func (p *Pipeline) CurrentCRL(ctx context.Context, issuerID string) ([]byte, error) {
-	if issuerID != p.CA.IssuerID() && issuerID != p.CA.RootID() {
+	if issuerID != p.CA.IssuerID() && issuerID != p.CA.RootID() || issuerID == "" {
 		return nil, portal.Errorf(portal.ENotFound, "CRL not found")
+	}
+	if issuerID == p.CA.RootID() && !p.CA.CanSignRootCRL() {
+		// The root key is kept offline: the root CRL stored while it was
+		// here, if any. Never refresh: that cannot make the root's CRL and
+		// re-signed the issuing CA's on every request for it.
+		der, _, _, _, err := p.Store.CRL(ctx, issuerID)
+		if portal.ErrorCode(err) == portal.ENotFound {
+			return nil, portal.Errorf(portal.ENotFound, "this server does not publish the root CA's CRL")
+		}
+		return der, err
 	}
 	der, _, _, next, err := p.Store.CRL(ctx, issuerID)
 	due := portal.ErrorCode(err) == portal.ENotFound || (err == nil && !p.now().Before(next))
