@@ -296,3 +296,45 @@ func TestKeyGenEdgeWithoutJavaScript(t *testing.T) {
 	issDo(t, page, "generate", page.Locator("#kg-generate").Click())
 	kgeWaitForm(t, page)
 }
+
+// The browser may not keep the download: a save dialog cancelled (Firefox
+// and Safari can ask where to save), a download blocked, a full disk. The
+// page said "Your certificate is downloaded" and had dropped the key, so
+// the recipient was left with nothing but a spent link. Now the page keeps
+// the password-protected file (never the bare key) until it is left and
+// offers to download it again, in English and Dutch.
+func TestKeyGenEdgeDownloadAgain(t *testing.T) {
+	srv, links := kgeLinks(t, "again@example.com", "again.nl@example.com")
+	for _, tc := range []struct{ email, locale, button string }{
+		{"again@example.com", "en-US", "Download the file again"},
+		{"again.nl@example.com", "nl-NL", "Het bestand opnieuw downloaden"},
+	} {
+		t.Run(tc.locale, func(t *testing.T) {
+			page := kgeOpen(t, srv, links[tc.email], harness.WithLocale(tc.locale))
+			issDo(t, page, "generate", page.Locator("#kg-generate").Click())
+			kgeWaitForm(t, page)
+			const password = "correct horse battery staple"
+			name, first := kgeDownload(t, page, password)
+			issDo(t, page, "done", page.Locator("#kg-done").WaitFor(playwright.LocatorWaitForOptions{State: playwright.WaitForSelectorStateVisible}))
+			again := page.Locator("#kg-done button", playwright.PageLocatorOptions{HasText: tc.button})
+			if n, _ := again.Count(); n != 1 {
+				t.Fatalf("no %q button after the download: %q", tc.button, issText(t, page, "#kg-done"))
+			}
+			dl, err := page.ExpectDownload(func() error { return again.Click() })
+			issDo(t, page, "download again", err)
+			path, err := dl.Path()
+			issDo(t, page, "download path", err)
+			second, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if dl.SuggestedFilename() != name || !bytes.Equal(second, first) {
+				t.Errorf("downloaded again: %q, %d bytes; want %q, the same %d bytes", dl.SuggestedFilename(), len(second), name, len(first))
+			}
+			key, leaf, _, err := pkcs12.DecodeChain(second, password)
+			if err != nil || !key.(*rsa.PrivateKey).PublicKey.Equal(leaf.PublicKey) || leaf.EmailAddresses[0] != tc.email {
+				t.Errorf("the file downloaded again: %v", err)
+			}
+		})
+	}
+}

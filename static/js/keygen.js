@@ -283,6 +283,10 @@
   var minLength = 10; // replaced by the module's value once loaded
 
   var issued = null; // {certificate, chain} from the exchange
+  // The downloaded .p12 (password-protected; the bare key is never kept),
+  // for #kg-download-again: the browser may not have kept the download (a
+  // cancelled save dialog, a blocked download) and the key is gone.
+  var saved = null; // {bytes, name}
 
   // From the exchange to the download the key exists only in this page:
   // leaving it (reload, the language switch, closing the tab) loses the
@@ -475,7 +479,9 @@
       var api = await loadKeyGen();
       if (keyHandover) await keyHandover;
       p12 = await api.pack(issued.certificate, issued.chain, pw, selectedMode());
-      download(p12, safeFileName(data.email));
+      saved = { bytes: p12, name: safeFileName(data.email) };
+      p12 = null;
+      download(saved.bytes, saved.name);
       setStep("package", "done");
       issued = null;
       setLeaveGuard(false);
@@ -516,8 +522,11 @@
     if (btnGenerate) btnGenerate.addEventListener("click", onGenerate);
     if (form) form.addEventListener("submit", onPack);
     if (pw1) pw1.addEventListener("input", updateStrength);
+    var again = $("kg-download-again");
+    if (again) again.addEventListener("click", function () { if (saved) download(saved.bytes, saved.name); });
     // Leaving the page drops the key (a new visit starts over).
     window.addEventListener("pagehide", function () {
+      if (saved) { saved.bytes.fill(0); saved = null; }
       if (window.certdeskKeyGen && window.certdeskKeyGen.drop) window.certdeskKeyGen.drop();
     });
   }
