@@ -525,3 +525,42 @@ func TestDashboardFigures(t *testing.T) {
 		t.Fatalf("after: %v", m)
 	}
 }
+
+// Releasing a held KeyGen issuance (no CSR left: the page dropped its key)
+// sends the recipient back to key generation with a new link, and the page
+// says so.
+func TestCAAdminReleasesHeldKeyGenIssuance(t *testing.T) {
+	e := newCertEnv(t)
+	ctx := context.Background()
+	e.srv.KeyGen = &ordering.LinkService{Store: e.db, Exchanger: e.pipe, Clock: e.clock, BaseURL: "http://127.0.0.1", Log: e.pipe.Log}
+	u, _ := e.addUser("req@example.com", portal.RoleUser, "Example Corp")
+	now := e.clock.Now()
+	o := portal.Order{AccountID: u.AccountID, UserID: u.ID, Product: portal.ProductIndividual, SignatureHash: portal.SHA256,
+		PeriodStart: now, PeriodEnd: now.AddDate(1, 0, 0), PaymentMethod: portal.PayContract, AmountCents: 1000,
+		AgreementVersion: "t", AgreedAt: now, Recipients: []portal.Recipient{{Email: "kg@example.com", CommonName: "kg@example.com",
+			Status: portal.RecipientAwaitingKeyGen}}}
+	if err := e.db.Tx(ctx, func(tx *sql.Tx) error { return e.db.InsertOrder(ctx, tx, &o, "") }); err != nil {
+		t.Fatal(err)
+	}
+	rid := o.Recipients[0].ID
+	// As a held KeyGen exchange leaves it: held, no CSR.
+	if _, err := e.db.ExecContext(ctx, `UPDATE recipients SET status = 'held', held_reason = 'payment refused' WHERE id = ?`, rid); err != nil {
+		t.Fatal(err)
+	}
+	admin, pw := e.addUser("ca-admin@certdesk.test", portal.RoleCAAdmin, "")
+	sc := e.client()
+	sc.signIn(admin.Email, pw)
+	path := "/staff/recipients/" + strconv.FormatInt(rid, 10) + "/release"
+	if r := sc.post("/staff/certificates/held", path, nil); r.status != http.StatusSeeOther {
+		t.Fatalf("release: %d", r.status)
+	}
+	if page := sc.get("/staff/certificates/held"); !strings.Contains(page.body, "the recipient was sent a new KeyGen link") {
+		t.Error("no new-link message")
+	}
+	if rec, _ := e.db.Recipient(ctx, nil, rid); rec.Status != portal.RecipientAwaitingKeyGen {
+		t.Fatalf("after release: %s", rec.Status)
+	}
+	if m, err := e.db.LatestOutboxTo(ctx, "kg@example.com", ordering.KindKeyGenLink); err != nil || !strings.Contains(m.Text, "http://127.0.0.1/keygen/") {
+		t.Fatalf("no KeyGen link email: %v", err)
+	}
+}

@@ -30,15 +30,24 @@ func (s *Server) staffRelease(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ok, err := s.DB.ReleaseHeld(ctx, id)
+	st, err := s.DB.ReleaseHeld(ctx, id)
 	if err != nil {
 		return err
 	}
-	if !ok {
+	if st == "" {
 		flash(c, "certs.release_not_held")
 		return c.Redirect(http.StatusSeeOther, "/staff/certificates/held")
 	}
 	_ = s.DB.Audit(ctx, nil, auditFor(c, u, "issuance.released", "recipient", id, r.AccountID, "order "+strconv.FormatInt(r.OrderID, 10)))
+	if st == portal.RecipientAwaitingKeyGen && s.KeyGen != nil {
+		// A KeyGen issuance that was held: the page dropped its key, so
+		// the recipient makes a new one through a new link.
+		if _, err := s.KeyGen.SendLinkTo(ctx, id); err != nil {
+			return err
+		}
+		flash(c, "certs.release_new_link")
+		return c.Redirect(http.StatusSeeOther, "/staff/certificates/held")
+	}
 	if s.Certs != nil {
 		if err := s.Certs.IssueRecipient(ctx, id); err != nil {
 			s.Log.Warn("issuance after release deferred", "recipient_id", id, "err", err)

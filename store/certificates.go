@@ -397,6 +397,25 @@ func (db *DB) SetRecipientCSR(ctx context.Context, tx *sql.Tx, id int64, csrPEM 
 	return n == 1, nil
 }
 
+// WithdrawKeyGenCSR takes back csrPEM from a recipient whose issuance
+// through a KeyGen link did not complete: the key exists only in the
+// recipient's page, which drops it, so issuing that CSR later would make a
+// certificate nobody can use (and charge for it). A held recipient stays
+// held, for CA staff, without a CSR (ReleaseHeld then sends it back to key
+// generation); one still ready awaits key generation again (its link,
+// unspent, works again). Nothing changes when the recipient meanwhile has
+// another CSR or another status; status is "" then.
+func (db *DB) WithdrawKeyGenCSR(ctx context.Context, id int64, csrPEM string) (status portal.RecipientStatus, err error) {
+	var st string
+	err = db.QueryRowContext(ctx, `UPDATE recipients SET csr_pem = '',
+		status = CASE status WHEN 'ready' THEN 'awaiting_key_generation' ELSE status END
+		WHERE id = ? AND csr_pem = ? AND status IN ('ready', 'held') RETURNING status`, id, csrPEM).Scan(&st)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return portal.RecipientStatus(st), err
+}
+
 // ResetRecipientForKeyGen sends an issued recipient back to key
 // generation (its certificate was revoked as superseded): no CSR, no
 // current certificate, and its order pending again.

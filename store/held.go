@@ -2,18 +2,26 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"strings"
+
+	"certdesk/internal/portal"
 )
 
 // ReleaseHeld puts a held recipient back to ready after CA staff reviewed
-// it; ok is false when the recipient is not held (already released).
-func (db *DB) ReleaseHeld(ctx context.Context, recipientID int64) (bool, error) {
-	res, err := db.ExecContext(ctx, `UPDATE recipients SET status = 'ready', held_reason = '' WHERE id = ? AND status = 'held'`, recipientID)
-	if err != nil {
-		return false, err
+// it, or back to key generation when it has no CSR (a KeyGen issuance that
+// was held: the page dropped its key, WithdrawKeyGenCSR). status is the
+// new one, "" when the recipient was not held (already released).
+func (db *DB) ReleaseHeld(ctx context.Context, recipientID int64) (status portal.RecipientStatus, err error) {
+	var st string
+	err = db.QueryRowContext(ctx, `UPDATE recipients SET held_reason = '',
+		status = CASE WHEN csr_pem = '' THEN 'awaiting_key_generation' ELSE 'ready' END
+		WHERE id = ? AND status = 'held' RETURNING status`, recipientID).Scan(&st)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
 	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
+	return portal.RecipientStatus(st), err
 }
 
 // RecipientStatuses reads the status of several recipients in one query.

@@ -84,6 +84,7 @@ type IssueStore interface {
 	RevokeCertificate(ctx context.Context, tx *sql.Tx, accountID, id int64, reason int, at time.Time, by string) error
 	SetRecipientCSR(ctx context.Context, tx *sql.Tx, id int64, csrPEM string) (bool, error)
 	ResetRecipientForKeyGen(ctx context.Context, tx *sql.Tx, id int64) error
+	WithdrawKeyGenCSR(ctx context.Context, id int64, csrPEM string) (portal.RecipientStatus, error)
 
 	RevokedCertificates(ctx context.Context, q portal.Querier, issuerID string) ([]portal.Certificate, error)
 	LastRevokedAt(ctx context.Context, issuerID string) (time.Time, error)
@@ -475,8 +476,10 @@ type IssuedCert struct {
 
 // IssueWithCSR stores a CSR made in the browser (KeyGen) on a recipient
 // that awaits key generation, makes it ready and issues at once. A
-// recipient in any other state is a conflict ("certs.already_issued"); a
-// refused issuance is a conflict "certs.held" (issuance held for review).
+// recipient in any other state is a conflict ("certs.already_issued"). An
+// issuance that does not complete takes the CSR back (WithdrawKeyGenCSR)
+// and is a conflict: "keygen.held" (held for review; a new link follows
+// the review) or "keygen.deferred" (try again with the same link).
 func (p *Pipeline) IssueWithCSR(ctx context.Context, recipientID int64, csrPEM string) (*IssuedCert, error) {
 	if _, err := ca.ParseCSR([]byte(csrPEM)); err != nil {
 		return nil, err
@@ -511,8 +514,23 @@ func (p *Pipeline) IssueWithCSR(ctx context.Context, recipientID int64, csrPEM s
 			out.ChainPEM = append(out.ChainPEM, string(pemCert(der)))
 		}
 		return out, nil
+	}
+	// Not issued now: held for review, or deferred (a CAA look-up failed,
+	// a database error). The key of this CSR lives only in the page, which
+	// drops it, so the CSR is taken back: issuing it later would make (and
+	// charge) a certificate nobody holds the key of.
+	st, werr := p.Store.WithdrawKeyGenCSR(ctx, recipientID, strings.TrimSpace(csrPEM))
+	if werr != nil {
+		return nil, errors.Join(err, werr)
+	}
+	switch st {
 	case portal.RecipientHeld:
-		return nil, &portal.Error{Code: portal.EConflict, Key: "certs.held", Message: "The certificate is held for review by the CA. You will get an email when it is issued."}
+		return nil, &portal.Error{Code: portal.EConflict, Key: "keygen.held",
+			Message: "The CA holds this certificate for review, so the key made in this page cannot be used. When the review is done you will get a new link by email."}
+	case portal.RecipientAwaitingKeyGen:
+		p.log().Warn("keygen: issuance deferred; the recipient can try again with the same link", "recipient_id", recipientID, "err", err)
+		return nil, &portal.Error{Code: portal.EConflict, Key: "keygen.deferred",
+			Message: "The certificate could not be issued just now. Nothing was saved: try again in a few minutes with the same link."}
 	}
 	if err == nil {
 		err = errors.New("the certificate was not issued yet")

@@ -175,6 +175,31 @@ func LinkState(err error) string {
 	return ""
 }
 
+// SendLinkTo sends recipient id a new link when it awaits key generation
+// (after CA staff released a KeyGen issuance that was held: its key is
+// gone, ReleaseHeld sent it back to key generation); sent is false when it
+// waits for something else.
+func (s *LinkService) SendLinkTo(ctx context.Context, recipientID int64) (sent bool, err error) {
+	r, err := s.Store.Recipient(ctx, nil, recipientID)
+	if err != nil || r.Status != portal.RecipientAwaitingKeyGen {
+		return false, err
+	}
+	o, _, err := s.Store.OrderHead(ctx, nil, r.OrderID)
+	if err != nil {
+		return false, err
+	}
+	p, err := s.PrepareLink(ctx, o, r)
+	if err != nil {
+		return false, err
+	}
+	p.by = "system"
+	if err := s.Store.Tx(ctx, func(tx *sql.Tx) error { return s.SendPrepared(ctx, tx, r, p) }); err != nil {
+		return false, err
+	}
+	s.wake()
+	return true, nil
+}
+
 // SendLink makes a new link for a recipient awaiting key generation,
 // kills the older ones and queues the email to the recipient's address
 // in the order's language (the requestor's), inside tx.

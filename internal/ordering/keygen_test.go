@@ -328,3 +328,85 @@ func TestKeyGenLinkClosedWhenOrderCancelled(t *testing.T) {
 		t.Errorf("cancelled order: %v", err)
 	}
 }
+
+type failingCAA struct{ err error }
+
+func (f failingCAA) CheckCAAIssueMail(context.Context, string) (bool, string, error) {
+	return false, "", f.err
+}
+
+// A KeyGen exchange whose issuance does not complete takes its CSR back:
+// the key lives only in the page, which drops it, so a later issuance of
+// that CSR would make (and charge) a certificate nobody can use.
+//   - Deferred (the CAA look-up failed): the recipient awaits key
+//     generation again and the same link works; a retry issues.
+//   - Held (the payment was refused): held for CA staff without a CSR;
+//     releasing it sends the recipient back to key generation with a new
+//     link (the old one dead), which then issues.
+func TestKeyGenExchangeNotCompletedWithdrawsTheCSR(t *testing.T) {
+	e := newKGEnv(t)
+	ctx := context.Background()
+	o := e.order(portal.ProductIndividual, e.clock.Now().AddDate(1, 0, 0), portal.RecipientAwaitingKeyGen, "kg@example.com")
+	r := o.Recipients[0]
+	tok := e.send(o, r)
+
+	e.p.CAA = failingCAA{errors.New("SERVFAIL")}
+	var pe *portal.Error
+	if _, err := e.ks.Exchange(ctx, tok, rsaCSR(t)); !errors.As(err, &pe) || pe.Key != "keygen.deferred" || pe.Code != portal.EConflict {
+		t.Fatalf("deferred: %v", err)
+	}
+	if got := e.recipient(r.ID); got.Status != portal.RecipientAwaitingKeyGen || got.CSR != "" {
+		t.Fatalf("after a deferred exchange: %s, CSR %d bytes", got.Status, len(got.CSR))
+	}
+	if _, err := e.ks.Open(ctx, tok); err != nil {
+		t.Fatalf("the same link after a deferral: %v", err)
+	}
+	// What the scheduler would do: nothing is ready.
+	if n := e.p.IssueRecipients(ctx, []int64{r.ID}); n != 0 {
+		t.Fatalf("the scheduler issued %d certificates for a dropped key", n)
+	}
+
+	e.p.CAA = nil
+	e.bill.err = portal.Errorf(portal.EConflict, "payment refused")
+	if _, err := e.ks.Exchange(ctx, tok, rsaCSR(t)); !errors.As(err, &pe) || pe.Key != "keygen.held" {
+		t.Fatalf("held: %v", err)
+	}
+	if got := e.recipient(r.ID); got.Status != portal.RecipientHeld || got.CSR != "" {
+		t.Fatalf("after a held exchange: %s, CSR %d bytes", got.Status, len(got.CSR))
+	}
+	if n := e.count(`SELECT COUNT(*) FROM certificates WHERE recipient_id = ? AND status = 'issued'`, r.ID); n != 0 {
+		t.Fatalf("%d issued certificates", n)
+	}
+
+	// CA staff release it: back to key generation, a new link.
+	e.bill.err = nil
+	st, err := e.db.ReleaseHeld(ctx, r.ID)
+	if err != nil || st != portal.RecipientAwaitingKeyGen {
+		t.Fatalf("release: %q %v", st, err)
+	}
+	if sent, err := e.ks.SendLinkTo(ctx, r.ID); err != nil || !sent {
+		t.Fatalf("new link: %v %v", sent, err)
+	}
+	m, _ := e.db.LatestOutboxTo(ctx, r.Email, ordering.KindKeyGenLink)
+	tok2 := tokenRE.FindStringSubmatch(m.Text)[1]
+	if tok2 == tok || linkState(func() error { _, err := e.ks.Open(ctx, tok); return err }()) == ordering.LinkUsable {
+		t.Fatal("the old link still works after the new one was sent")
+	}
+	if _, err := e.ks.Exchange(ctx, tok2, rsaCSR(t)); err != nil {
+		t.Fatalf("exchange through the new link: %v", err)
+	}
+	if got := e.recipient(r.ID); got.Status != portal.RecipientIssued {
+		t.Fatalf("after the new link: %s", got.Status)
+	}
+	// An ordinary hold (a CSR sent with the order) is released to ready.
+	o2 := e.order(portal.ProductIndividual, e.clock.Now().AddDate(1, 0, 0), portal.RecipientReady, "csr@example.com")
+	if _, err := e.db.ExecContext(ctx, `UPDATE recipients SET status = 'held' WHERE id = ?`, o2.Recipients[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := e.db.ReleaseHeld(ctx, o2.Recipients[0].ID); err != nil || st != portal.RecipientReady {
+		t.Fatalf("release of a held order CSR: %q %v", st, err)
+	}
+	if sent, err := e.ks.SendLinkTo(ctx, o2.Recipients[0].ID); err != nil || sent {
+		t.Fatalf("a link for a ready recipient: %v %v", sent, err)
+	}
+}
