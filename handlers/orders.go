@@ -226,7 +226,19 @@ func (s *Server) orderSubmit(c echo.Context) error {
 		}
 		return c.Redirect(http.StatusSeeOther, "/account/deposit?return="+url.QueryEscape("/orders/new?draft="+tok))
 	}
-	o, err := s.Ordering.Submit(c.Request().Context(), *u, d.input(localizer(c).Lang))
+	lang := localizer(c).Lang
+	if u.Lang == "" {
+		// The order's later emails (certificate issued, KeyGen link) are
+		// written in the requestor's language (User.Lang), which only the
+		// language switch set: a requestor whose browser asked for Dutch
+		// ordered on Dutch pages and got English emails. An order placed
+		// without a choice keeps the language it was placed in.
+		if err := s.DB.SetUserLang(c.Request().Context(), u.ID, lang); err != nil {
+			return err
+		}
+		u.Lang = lang
+	}
+	o, err := s.Ordering.Submit(c.Request().Context(), *u, d.input(lang))
 	if err != nil {
 		if !isFormError(err) {
 			return err

@@ -1,0 +1,345 @@
+package e2e
+
+// The certificate experience walked as a requestor and a recipient would
+// (issue 5): the "client certificate issued" email and the notices, the
+// certificate list and page, the downloads, revocation from the page and
+// what OCSP and the CRL then say, and the certificate used with openssl
+// cms for signing and encryption. Helpers are prefixed cw.
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mxschmitt/playwright-go"
+
+	"certdesk/e2e/harness"
+)
+
+// cwKey is an RSA key with a CSR for it, and the key's PEM file (for
+// openssl), so the test can use the certificate issued for it.
+type cwKey struct {
+	key     *rsa.PrivateKey
+	csrPEM  string
+	keyFile string
+}
+
+func cwNewKey(t *testing.T, dir, cn string) cwKey {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: cn}}, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p8, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kf := filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(kf, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cwKey{key: k, keyFile: kf,
+		csrPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))}
+}
+
+// cwOrder fills and submits the order form for Secure Email for Business
+// on the demo organization, one recipient with a pasted CSR, paid from the
+// contract, and waits for the order page.
+func cwOrder(t *testing.T, page playwright.Page, name, email, csr, additional string) {
+	t.Helper()
+	harness.Goto(t, page, "/orders/new")
+	_, err := page.Locator("#product").SelectOption(playwright.SelectOptionValues{Values: &[]string{"secure_email_sponsor"}})
+	issDo(t, page, "product", err)
+	_, err = page.Locator("#organization").SelectOption(playwright.SelectOptionValues{Labels: &[]string{"Example Corp B.V."}})
+	issDo(t, page, "organization", err)
+	issDo(t, page, "cn", page.Locator("input[name=r0_cn][value=name]").Check())
+	issDo(t, page, "name", page.Locator("#r0_name").Fill(name))
+	issDo(t, page, "email", page.Locator("#r0_email").Fill(email))
+	issDo(t, page, "csr mode", page.Locator("input[name=r0_csrmode][value=csr]").Check())
+	issDo(t, page, "csr", page.Locator("#r0_csr").Fill(csr))
+	if additional != "" {
+		issDo(t, page, "additional", page.Locator("#additional_emails").Fill(additional))
+	}
+	issDo(t, page, "contract", page.Locator("input[name=payment_method][value=contract]").Check())
+	issDo(t, page, "agree", page.Locator("#agree").Check())
+	issDo(t, page, "submit", page.Locator("#submit-order").Click())
+	issDo(t, page, "order page", page.WaitForURL(regexp.MustCompile(`/orders/\d+$`)))
+}
+
+// cwFetch GETs url with the browser context's cookies (nil: anonymous)
+// without following redirects, and returns status, headers and body.
+func cwFetch(t *testing.T, ctx playwright.BrowserContext, srv *harness.Server, url string) (int, http.Header, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if ctx != nil {
+		cookies, err := ctx.Cookies(srv.BaseURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cookies {
+			req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+		}
+	}
+	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, body
+}
+
+// cwAttachment reads attachment n (1-based) of a dev mailbox message.
+func cwAttachment(t *testing.T, caCtx playwright.BrowserContext, srv *harness.Server, msg harness.Message, suffix string) []byte {
+	t.Helper()
+	for i, a := range msg.Attachments {
+		if strings.HasSuffix(a.Filename, suffix) {
+			b, _ := issGet(t, caCtx, srv, fmt.Sprintf("%s/dev/mailbox/%d/attachments/%d", srv.BaseURL, msg.ID, i+1))
+			return b
+		}
+	}
+	t.Fatalf("message #%d to %s has no %s attachment: %+v", msg.ID, msg.To, suffix, msg.Attachments)
+	return nil
+}
+
+// cwOpenSSL runs openssl with args and returns its standard output; a
+// non-zero exit fails the test with its standard error.
+func cwOpenSSL(t *testing.T, stdin []byte, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("openssl", args...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("openssl %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errb.String())
+	}
+	return out.String() + errb.String()
+}
+
+// cwPEMCerts parses every CERTIFICATE block of text.
+func cwPEMCerts(t *testing.T, text string) []*x509.Certificate {
+	t.Helper()
+	var out []*x509.Certificate
+	rest := []byte(text)
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			return out
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, c)
+	}
+}
+
+// cwMailCounts counts the dev mailbox's messages by "kind to".
+func cwMailCounts(msgs []harness.Message) map[string]int {
+	n := map[string]int{}
+	for _, m := range msgs {
+		n[m.Kind+" "+strings.ToLower(m.To)]++
+	}
+	return n
+}
+
+func cwSHA256(der []byte) string {
+	s := sha256.Sum256(der)
+	return hex.EncodeToString(s[:])
+}
+
+// cwHexEq compares fingerprints whatever their case and separators.
+func cwHexEq(shown, want string) bool {
+	clean := strings.NewReplacer(":", "", " ", "", "\n", "").Replace(strings.ToLower(shown))
+	return clean == strings.ToLower(want)
+}
+
+// TestCertWalkIssuedMailEnglish: an English requestor orders for Jane with
+// a CSR of their own and three additional addresses (one of them Jane's,
+// one the requestor's in capitals). Jane gets one "issued" email whose PEM
+// is the issued certificate and whose .p7b opens with openssl pkcs7 and
+// holds the certificate and its chain; the requestor and the other
+// address get one notice each with a working link to the certificate
+// page; an anonymous visitor following the link signs in first.
+func TestCertWalkIssuedMailEnglish(t *testing.T) {
+	dir := t.TempDir()
+	srv := harness.StartServer(t, harness.ServerOptions{Env: []string{"CERTDESK_DNS_RESOLVER=" + issEmptyDNS(t)}})
+	page, ctx := harness.NewPage(t, srv)
+	harness.SignInAs(t, page, srv, harness.RoleAccountAdmin)
+	caPage, caCtx := harness.NewPage(t, srv)
+	harness.SignInAs(t, caPage, srv, harness.RoleCAAdmin)
+	_ = caPage
+
+	k := cwNewKey(t, dir, "Jane Doe")
+	cwOrder(t, page, "Jane Doe", "jane@example.com", k.csrPEM, "boss@example.com, JANE@example.com, Admin@Example.com")
+
+	msg := srv.WaitForMail(t, "jane@example.com", "certificate_issued", 15*time.Second)
+	notice := srv.WaitForMail(t, "admin@example.com", "certificate_issued_notice", 5*time.Second)
+	boss := srv.WaitForMail(t, "boss@example.com", "certificate_issued_notice", 5*time.Second)
+	// The recipient's email, in English, names the address, the serial
+	// and the end of validity.
+	pemBytes := cwAttachment(t, caCtx, srv, msg, ".pem")
+	certs := cwPEMCerts(t, string(pemBytes))
+	if len(certs) != 1 {
+		t.Fatalf("the PEM attachment holds %d certificates", len(certs))
+	}
+	leaf := certs[0]
+	if !leaf.PublicKey.(*rsa.PublicKey).Equal(&k.key.PublicKey) || leaf.EmailAddresses[0] != "jane@example.com" {
+		t.Fatalf("the mailed certificate is not the one for the CSR: %s %v", leaf.Subject, leaf.EmailAddresses)
+	}
+	serial := strings.ToUpper(leaf.SerialNumber.Text(16))
+	if msg.Subject != "Your client certificate for jane@example.com has been issued" {
+		t.Errorf("subject %q", msg.Subject)
+	}
+	for _, want := range []string{"jane@example.com", serial, leaf.NotAfter.UTC().Format("2006-01-02"), srv.BaseURL + "/ca"} {
+		if !strings.Contains(msg.Text, want) || !strings.Contains(msg.HTML, want) {
+			t.Errorf("the issued email lacks %q:\n%s", want, msg.Text)
+		}
+	}
+
+	// The .p7b opens with openssl and holds the certificate and the chain
+	// up to the root.
+	p7 := cwAttachment(t, caCtx, srv, msg, ".p7b")
+	p7file := filepath.Join(dir, "mail.p7b")
+	if err := os.WriteFile(p7file, p7, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	chain := cwPEMCerts(t, cwOpenSSL(t, nil, "pkcs7", "-inform", "DER", "-print_certs", "-in", p7file))
+	if len(chain) != 3 || !chain[0].Equal(leaf) {
+		t.Fatalf("the .p7b holds %d certificates (first %v), want the leaf, the issuing CA and the root", len(chain), chain[0].Subject)
+	}
+	if err := leaf.CheckSignatureFrom(chain[1]); err != nil {
+		t.Errorf("the .p7b's second certificate did not issue the leaf: %v", err)
+	}
+	if err := chain[1].CheckSignatureFrom(chain[2]); err != nil || !bytes.Equal(chain[2].RawIssuer, chain[2].RawSubject) {
+		t.Errorf("the .p7b's third certificate is not the root above the issuing CA: %v", err)
+	}
+
+	// The notices: one each for the requestor and the additional address,
+	// none for Jane, who has her certificate; nobody gets two copies.
+	for _, n := range []harness.Message{notice, boss} {
+		if n.Subject != "Certificate issued for jane@example.com (order 1)" {
+			t.Errorf("notice to %s: subject %q", n.To, n.Subject)
+		}
+		if len(n.Attachments) != 0 {
+			t.Errorf("notice to %s carries attachments %v", n.To, n.Attachments)
+		}
+	}
+	// The outbox rows are written in the issuing transaction: all are there.
+	counts := cwMailCounts(srv.Mail(t))
+	want := map[string]int{"certificate_issued jane@example.com": 1, "certificate_issued_notice admin@example.com": 1,
+		"certificate_issued_notice boss@example.com": 1}
+	for k, n := range counts {
+		if strings.HasPrefix(k, "certificate_issued") && want[k] != n {
+			t.Errorf("%s: %d messages, want %d", k, n, want[k])
+		}
+	}
+
+	// The notice's link opens the certificate page for the requestor.
+	link := harness.ExtractLink(notice.Text, "/certificates/")
+	if link == "" || harness.ExtractLink(notice.HTML, "/certificates/") != link {
+		t.Fatalf("notice link text %q html %q", link, harness.ExtractLink(notice.HTML, "/certificates/"))
+	}
+	if st := harness.Goto(t, page, link); st != 200 {
+		t.Fatalf("the notice's link answered %d", st)
+	}
+	if got := issText(t, page, "#cert-serial"); got != serial {
+		t.Errorf("the notice's link shows serial %s, want %s", got, serial)
+	}
+
+	// Someone without an account who follows the link (the additional
+	// address) sees nothing of the certificate: the sign-in page.
+	anon, _ := harness.NewPage(t, srv)
+	harness.Goto(t, anon, harness.ExtractLink(boss.Text, "/certificates/"))
+	if u := anon.URL(); !strings.Contains(u, "/signin") {
+		t.Errorf("anonymous visitor of the notice link is at %s", u)
+	}
+	if body, _ := anon.Locator("body").InnerText(); strings.Contains(body, serial) {
+		t.Errorf("the anonymous visitor sees the serial")
+	}
+	for _, f := range []string{"pem", "der", "p7b"} {
+		st, hdr, body := cwFetch(t, nil, srv, link+"/download/"+f)
+		if st/100 != 3 || bytes.Contains(body, []byte("BEGIN CERTIFICATE")) || bytes.Contains(body, leaf.Raw) {
+			t.Errorf("anonymous download %s: %d %s", f, st, hdr.Get("Content-Type"))
+		}
+	}
+	_ = ctx
+}
+
+// TestCertWalkIssuedMailDutch: a requestor whose browser asks for Dutch
+// orders (the pages are Dutch; the account never chose a language). The
+// recipient's email and the notice are in Dutch.
+func TestCertWalkIssuedMailDutch(t *testing.T) {
+	dir := t.TempDir()
+	srv := harness.StartServer(t, harness.ServerOptions{Env: []string{"CERTDESK_DNS_RESOLVER=" + issEmptyDNS(t)}})
+	page, _ := harness.NewPage(t, srv, harness.WithLocale("nl-NL"))
+	harness.SignInAs(t, page, srv, harness.RoleAccountAdmin)
+	caPage, caCtx := harness.NewPage(t, srv)
+	harness.SignInAs(t, caPage, srv, harness.RoleCAAdmin)
+
+	k := cwNewKey(t, dir, "Jan Jansen")
+	cwOrder(t, page, "Jan Jansen", "jan@example.com", k.csrPEM, "")
+	if lang, _ := page.Locator("html").GetAttribute("lang"); lang != "nl" {
+		t.Fatalf("the order page is not in Dutch: lang=%q", lang)
+	}
+	msg := srv.WaitForMail(t, "jan@example.com", "certificate_issued", 15*time.Second)
+	notice := srv.WaitForMail(t, "admin@example.com", "certificate_issued_notice", 5*time.Second)
+	if msg.Subject != "Uw clientcertificaat voor jan@example.com is uitgegeven" {
+		t.Errorf("the recipient's email of a Dutch order: subject %q\n%s", msg.Subject, msg.Text)
+	}
+	if notice.Subject != "Certificaat uitgegeven voor jan@example.com (bestelling 1)" {
+		t.Errorf("the requestor's notice of a Dutch order: subject %q\n%s", notice.Subject, notice.Text)
+	}
+	leaf := cwPEMCerts(t, string(cwAttachment(t, caCtx, srv, msg, ".pem")))[0]
+	serial := strings.ToUpper(leaf.SerialNumber.Text(16))
+	for _, want := range []string{"Hallo,", "het S/MIME-certificaat voor jan@example.com is uitgegeven",
+		"geldig tot " + leaf.NotAfter.UTC().Format("2006-01-02"), "serienummer " + serial, "PKCS#7", "CA-certificaten ophalen"} {
+		if !strings.Contains(msg.Text, want) {
+			t.Errorf("the Dutch issued email lacks %q:\n%s", want, msg.Text)
+		}
+	}
+	for _, want := range []string{"Het S/MIME-certificaat voor jan@example.com van bestelling 1 is uitgegeven", "Certificaat bekijken"} {
+		if !strings.Contains(notice.Text, want) {
+			t.Errorf("the Dutch notice lacks %q:\n%s", want, notice.Text)
+		}
+	}
+	for _, m := range []harness.Message{msg, notice} {
+		if !strings.Contains(m.HTML, `<html lang="nl">`) {
+			t.Errorf("%s: the HTML part is not marked Dutch", m.Kind)
+		}
+	}
+	if len(msg.Attachments) != 2 {
+		t.Errorf("attachments %v", msg.Attachments)
+	}
+	// The notice's link opens the Dutch certificate page.
+	harness.Goto(t, page, harness.ExtractLink(notice.Text, "/certificates/"))
+	if got := issText(t, page, "#cert-serial"); got != serial {
+		t.Errorf("the notice's link shows serial %s, want %s", got, serial)
+	}
+}
