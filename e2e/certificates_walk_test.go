@@ -343,3 +343,168 @@ func TestCertWalkIssuedMailDutch(t *testing.T) {
 		t.Errorf("the notice's link shows serial %s, want %s", got, serial)
 	}
 }
+
+// cwProps reads the certificate page's <dl class="props"> as label -> text.
+func cwProps(t *testing.T, page playwright.Page) map[string]string {
+	t.Helper()
+	v, err := page.Evaluate(`() => {
+		const out = {};
+		for (const dt of document.querySelectorAll("dl.props > dt")) {
+			const dd = dt.nextElementSibling;
+			out[dt.textContent.trim()] = dd ? dd.innerText.trim() : "";
+		}
+		return out;
+	}`)
+	issDo(t, page, "props", err)
+	out := map[string]string{}
+	for k, x := range v.(map[string]any) {
+		out[k] = fmt.Sprint(x)
+	}
+	return out
+}
+
+// cwAxe fails the test on axe violations of moderate impact or worse.
+func cwAxe(t *testing.T, page playwright.Page, what string) {
+	t.Helper()
+	if vs := harness.AtLeast(harness.Axe(t, page), "moderate"); len(vs) > 0 {
+		t.Errorf("axe on %s (%s):\n%s", what, page.URL(), harness.FormatViolations(vs))
+	}
+}
+
+// cwDownload clicks the link whose href ends with suffix and returns the
+// downloaded bytes and the suggested file name.
+func cwDownload(t *testing.T, page playwright.Page, suffix string) ([]byte, string) {
+	t.Helper()
+	dl, err := page.ExpectDownload(func() error { return page.Locator("a[href$='" + suffix + "']").Click() })
+	issDo(t, page, "download "+suffix, err)
+	path, err := dl.Path()
+	issDo(t, page, "download path", err)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, dl.SuggestedFilename()
+}
+
+// TestCertWalkPages: the certificate list and page as the requestor sees
+// them, in English and Dutch: the empty state before the first order, then
+// subject, addresses, serial, validity, SHA-256 fingerprint, profile and
+// status against the certificate itself; the three downloads; axe.
+func TestCertWalkPages(t *testing.T) {
+	dir := t.TempDir()
+	srv := harness.StartServer(t, harness.ServerOptions{Env: []string{"CERTDESK_DNS_RESOLVER=" + issEmptyDNS(t)}})
+	page, ctx := harness.NewPage(t, srv)
+	harness.SignInAs(t, page, srv, harness.RoleAccountAdmin)
+
+	// No certificates yet: the list says what will come and how.
+	for lang, want := range map[string]string{"en": "No certificates yet. When an order's validations are complete",
+		"nl": "Nog geen certificaten. Zodra de validaties van een bestelling klaar zijn"} {
+		harness.Goto(t, page, "/lang/"+lang+"?next=/certificates")
+		if empty := issText(t, page, ".empty"); !strings.Contains(empty, want) {
+			t.Errorf("%s: the empty list says %q", lang, empty)
+		}
+		if n, _ := page.Locator("table").Count(); n != 0 {
+			t.Errorf("%s: an empty list shows a table", lang)
+		}
+		if href, _ := page.Locator(".empty a").GetAttribute("href"); href != "/orders/new" {
+			t.Errorf("%s: the empty list links %q, want the order form", lang, href)
+		}
+		cwAxe(t, page, lang+" empty list")
+	}
+	harness.Goto(t, page, "/lang/en?next=/dashboard")
+
+	k := cwNewKey(t, dir, "Jane Doe")
+	cwOrder(t, page, "Jane Doe", "jane@example.com", k.csrPEM, "")
+
+	// The issued certificate, as the CA published it (the recipient's mail).
+	caPage, caCtx := harness.NewPage(t, srv)
+	harness.SignInAs(t, caPage, srv, harness.RoleCAAdmin)
+	leaf := cwPEMCerts(t, string(cwAttachment(t, caCtx, srv, srv.WaitForMail(t, "jane@example.com", "certificate_issued", 15*time.Second), ".pem")))[0]
+	serial := strings.ToUpper(leaf.SerialNumber.Text(16))
+	notAfter, notBefore := leaf.NotAfter.UTC().Format("2006-01-02 15:04 UTC"), leaf.NotBefore.UTC().Format("2006-01-02 15:04 UTC")
+
+	// The list: one row with the certificate's subject, address, serial,
+	// end of validity and status, linking its page.
+	harness.Goto(t, page, "/certificates")
+	row := page.Locator("tr[data-certificate]")
+	if n, _ := row.Count(); n != 1 {
+		t.Fatalf("%d rows in the list", n)
+	}
+	cells, err := row.Locator("td").AllInnerTexts()
+	issDo(t, page, "cells", err)
+	if len(cells) != 5 || !strings.Contains(cells[0], "CN=Jane Doe") || !strings.Contains(cells[0], "O=Example Corp B.V.") ||
+		cells[1] != "jane@example.com" || cells[2] != serial || cells[3] != notAfter || cells[4] != "Valid" {
+		t.Errorf("list row %q; want subject, jane@example.com, %s, %s, Valid", cells, serial, notAfter)
+	}
+	cwAxe(t, page, "en list")
+	issDo(t, page, "open", row.Locator("a").First().Click())
+	issDo(t, page, "detail", page.WaitForURL(regexp.MustCompile(`/certificates/\d+$`)))
+	certURL := page.URL()
+	certPath := strings.TrimPrefix(certURL, srv.BaseURL)
+	cwAxe(t, page, "en detail")
+
+	// The downloads, clicked on the page: the certificate's own bytes, and
+	// the .p7b with the chain up to the root.
+	der, derName := cwDownload(t, page, "/download/der")
+	pemB, pemName := cwDownload(t, page, "/download/pem")
+	p7, p7Name := cwDownload(t, page, "/download/p7b")
+	if !bytes.Equal(der, leaf.Raw) {
+		t.Errorf("the DER download is not the issued certificate")
+	}
+	if got := cwPEMCerts(t, string(pemB)); len(got) != 1 || !got[0].Equal(leaf) {
+		t.Errorf("the PEM download is not the issued certificate")
+	}
+	p7file := filepath.Join(dir, "page.p7b")
+	if err := os.WriteFile(p7file, p7, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	chain := cwPEMCerts(t, cwOpenSSL(t, nil, "pkcs7", "-inform", "DER", "-print_certs", "-in", p7file))
+	if len(chain) != 3 || !chain[0].Equal(leaf) || leaf.CheckSignatureFrom(chain[1]) != nil || chain[1].CheckSignatureFrom(chain[2]) != nil {
+		t.Errorf("the .p7b download holds %d certificates, want the leaf, the issuing CA and the root", len(chain))
+	}
+	base := "certificate-" + strings.ToLower(serial)
+	for _, d := range []struct{ format, name, wantName, ctype string }{
+		{"pem", pemName, base + ".pem", "application/x-pem-file"},
+		{"der", derName, base + ".cer", "application/pkix-cert"},
+		{"p7b", p7Name, base + ".p7b", "application/pkcs7-mime"},
+	} {
+		st, hdr, _ := cwFetch(t, ctx, srv, certURL+"/download/"+d.format)
+		if d.name != d.wantName || st != 200 || hdr.Get("Content-Type") != d.ctype ||
+			hdr.Get("Content-Disposition") != `attachment; filename="`+d.wantName+`"` {
+			t.Errorf("%s download: %d, file %q, Content-Type %q, Content-Disposition %q", d.format, st, d.name,
+				hdr.Get("Content-Type"), hdr.Get("Content-Disposition"))
+		}
+	}
+
+	// The page's facts against the certificate, in both languages.
+	sum := cwSHA256(der)
+	for _, c := range []struct {
+		lang                                                             string
+		status, subject, emails, serial, from, until, fp, profile, order string
+		wantStatus, wantProfile                                          string
+	}{
+		{"en", "Status", "Subject", "Email addresses", "Serial number", "Valid from", "Valid until", "SHA-256 fingerprint", "Profile", "Order",
+			"Valid", "sponsor-validated strict (2.23.140.1.5.3.3)"},
+		{"nl", "Status", "Onderwerp", "E-mailadressen", "Serienummer", "Geldig vanaf", "Geldig tot", "SHA-256-vingerafdruk", "Profiel", "Bestelling",
+			"Geldig", "sponsor-gevalideerd, generatie strikt (2.23.140.1.5.3.3)"},
+	} {
+		harness.Goto(t, page, "/lang/"+c.lang+"?next="+certPath)
+		props := cwProps(t, page)
+		if props[c.status] != c.wantStatus || !strings.Contains(props[c.subject], "CN=Jane Doe") ||
+			!strings.Contains(props[c.subject], "O=Example Corp B.V.") || props[c.emails] != "jane@example.com" ||
+			props[c.serial] != serial || props[c.from] != notBefore || props[c.until] != notAfter ||
+			!cwHexEq(props[c.fp], sum) || props[c.profile] != c.wantProfile || props[c.order] != "#1" {
+			t.Errorf("%s certificate page %q; want serial %s, %s - %s, SHA-256 %s", c.lang, props, serial, notBefore, notAfter, sum)
+		}
+		cwAxe(t, page, c.lang+" detail")
+		harness.Goto(t, page, "/certificates")
+		cwAxe(t, page, c.lang+" list")
+	}
+	var policy bool
+	for _, p := range leaf.Policies {
+		policy = policy || p.String() == "2.23.140.1.5.3.3"
+	}
+	if !policy {
+		t.Errorf("the certificate lacks the policy the page shows: %v", leaf.Policies)
+	}
+}
