@@ -583,7 +583,79 @@ func TestCertWalkRevoke(t *testing.T) {
 		t.Errorf("the refusal is not where the requestor sees it (error in view, field focused, aria-invalid, described by the error): %v", state)
 	}
 	cwAxe(t, page, "en refused revocation")
-	_ = orderPath
-	_ = certPath
-	_ = leaf
+
+	// Revoke for key compromise; the browser asks first.
+	_, err = page.Locator("#reason").SelectOption(playwright.SelectOptionValues{Values: &[]string{"keyCompromise"}})
+	issDo(t, page, "reason", err)
+	dialogs = nil
+	issDo(t, page, "revoke", page.Locator("form[action$='/revoke'] button[type=submit]").Click())
+	issDo(t, page, "back on the page", page.WaitForURL(regexp.MustCompile(`/certificates/\d+$`)))
+	if len(dialogs) != 1 || dialogs[0] != "Revoke this certificate? This cannot be undone." {
+		t.Errorf("confirmation dialogs %q", dialogs)
+	}
+	if f := issText(t, page, ".flash"); f != "The certificate has been revoked." {
+		t.Errorf("flash %q", f)
+	}
+	if st := issText(t, page, "#cert-status"); st != "Revoked" {
+		t.Errorf("status on the page %q", st)
+	}
+	if n := issText(t, page, "#revoked-notice"); !strings.Contains(n, "reason: Key compromise") {
+		t.Errorf("revoked notice %q", n)
+	}
+	if n, _ := page.Locator("form[action$='/revoke']").Count(); n != 0 {
+		t.Errorf("a revoked certificate still offers revocation")
+	}
+	cwAxe(t, page, "en revoked certificate")
+	harness.Goto(t, page, "/certificates")
+	if st := issText(t, page, "tr[data-certificate] .badge"); st != "Revoked" {
+		t.Errorf("status in the list %q", st)
+	}
+	harness.Goto(t, page, orderPath)
+	if st := issText(t, page, "tr[data-recipient='jane@example.com'] .badge"); st != "Certificate revoked" {
+		t.Errorf("status on the order page %q", st)
+	}
+	harness.Goto(t, page, "/lang/nl?next="+certPath)
+	if st := issText(t, page, "#cert-status"); st != "Ingetrokken" {
+		t.Errorf("Dutch status on the page %q", st)
+	}
+	cwAxe(t, page, "nl revoked certificate")
+
+	// openssl ocsp at the certificate's OCSP URL, with the issuer from its
+	// caIssuers URL, verified up to the root: revoked, keyCompromise.
+	if len(leaf.OCSPServer) != 1 || len(leaf.IssuingCertificateURL) != 1 || len(leaf.CRLDistributionPoints) != 1 {
+		t.Fatalf("AIA %v %v, CRL DP %v", leaf.OCSPServer, leaf.IssuingCertificateURL, leaf.CRLDistributionPoints)
+	}
+	issuerDER, _ := issGet(t, nil, srv, leaf.IssuingCertificateURL[0])
+	issuer, err := x509.ParseCertificate(issuerDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootDER, _ := issGet(t, nil, srv, issuer.IssuingCertificateURL[0])
+	root, err := x509.ParseCertificate(rootDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leafFile := cwWriteCerts(t, dir, "leaf.pem", leaf)
+	issuerFile := cwWriteCerts(t, dir, "issuing.pem", issuer)
+	rootFile := cwWriteCerts(t, dir, "root.pem", root)
+	out := cwOpenSSL(t, nil, "ocsp", "-issuer", issuerFile, "-cert", leafFile, "-url", leaf.OCSPServer[0],
+		"-CAfile", rootFile, "-resp_text")
+	if !strings.Contains(out, "Response verify OK") || !strings.Contains(out, leafFile+": revoked") ||
+		!strings.Contains(out, "Reason: keyCompromise") {
+		t.Errorf("openssl ocsp:\n%s", out)
+	}
+
+	// The CRL at the distribution point: signed by the issuing CA, lists
+	// the serial with the reason.
+	crlDER, _ := issGet(t, nil, srv, leaf.CRLDistributionPoints[0])
+	crlFile := filepath.Join(dir, "issuing.crl")
+	if err := os.WriteFile(crlFile, crlDER, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out = cwOpenSSL(t, nil, "crl", "-inform", "DER", "-in", crlFile, "-CAfile", cwWriteCerts(t, dir, "chain.pem", issuer, root), "-noout", "-text")
+	serial := strings.ToUpper(hex.EncodeToString(leaf.SerialNumber.Bytes())) // openssl's form: whole bytes
+	i := strings.Index(out, "Serial Number: "+serial)
+	if !strings.Contains(out, "verify OK") || i < 0 || !strings.Contains(out[i:], "Key Compromise") {
+		t.Errorf("openssl crl (serial %s):\n%s", serial, out)
+	}
 }
