@@ -659,3 +659,59 @@ func TestCertWalkRevoke(t *testing.T) {
 		t.Errorf("openssl crl (serial %s):\n%s", serial, out)
 	}
 }
+
+// TestCertWalkCMS: a certificate ordered with a CSR of a key the test
+// made works for S/MIME: openssl cms signs with it and verifies against
+// the root (issuing CA untrusted, purpose smimesign), and encrypts to it
+// and decrypts with the key. The chain comes from the .p7b download.
+func TestCertWalkCMS(t *testing.T) {
+	dir := t.TempDir()
+	srv := harness.StartServer(t, harness.ServerOptions{Env: []string{"CERTDESK_DNS_RESOLVER=" + issEmptyDNS(t)}})
+	page, ctx := harness.NewPage(t, srv)
+	harness.SignInAs(t, page, srv, harness.RoleAccountAdmin)
+
+	k := cwNewKey(t, dir, "Jane Doe")
+	cwOrder(t, page, "Jane Doe", "jane@example.com", k.csrPEM, "")
+	issDo(t, page, "view certificate", page.Locator("tr[data-recipient='jane@example.com'] a[href^='/certificates/']").Click())
+	issDo(t, page, "certificate page", page.WaitForURL(regexp.MustCompile(`/certificates/\d+$`)))
+	_, _, p7 := cwFetch(t, ctx, srv, page.URL()+"/download/p7b")
+	p7file := filepath.Join(dir, "chain.p7b")
+	if err := os.WriteFile(p7file, p7, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	chain := cwPEMCerts(t, cwOpenSSL(t, nil, "pkcs7", "-inform", "DER", "-print_certs", "-in", p7file))
+	if len(chain) != 3 {
+		t.Fatalf("the .p7b holds %d certificates", len(chain))
+	}
+	leafFile := cwWriteCerts(t, dir, "leaf.pem", chain[0])
+	issuingFile := cwWriteCerts(t, dir, "issuing.pem", chain[1])
+	rootFile := cwWriteCerts(t, dir, "root.pem", chain[2])
+	msgFile := filepath.Join(dir, "msg.txt")
+	body := "Hello Jane,\r\nthis message is signed and encrypted.\r\n"
+	if err := os.WriteFile(msgFile, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// Signed as a mail client does, with the issuing CA in the message;
+	// verified against the root alone. Where openssl's cms knows
+	// -untrusted (3.2 and later), the issuing CA is passed that way too.
+	signed := filepath.Join(dir, "signed.eml")
+	cwOpenSSL(t, nil, "cms", "-sign", "-in", msgFile, "-signer", leafFile, "-inkey", k.keyFile, "-certfile", issuingFile, "-out", signed)
+	verified := filepath.Join(dir, "verified.txt")
+	args := []string{"cms", "-verify", "-in", signed, "-CAfile", rootFile, "-purpose", "smimesign", "-out", verified}
+	if help, _ := exec.Command("openssl", "cms", "-help").CombinedOutput(); bytes.Contains(help, []byte("-untrusted")) {
+		args = append(args, "-untrusted", issuingFile)
+	}
+	out := cwOpenSSL(t, nil, args...)
+	if got, _ := os.ReadFile(verified); !strings.Contains(out, "Verification successful") || string(got) != body {
+		t.Errorf("openssl cms -verify: %s\n%q", out, got)
+	}
+
+	enc := filepath.Join(dir, "enc.eml")
+	cwOpenSSL(t, nil, "cms", "-encrypt", "-aes256", "-in", msgFile, "-out", enc, leafFile)
+	dec := filepath.Join(dir, "dec.txt")
+	cwOpenSSL(t, nil, "cms", "-decrypt", "-in", enc, "-recip", leafFile, "-inkey", k.keyFile, "-out", dec)
+	if got, _ := os.ReadFile(dec); string(got) != body {
+		t.Errorf("openssl cms -decrypt gave %q", got)
+	}
+}
