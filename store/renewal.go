@@ -68,12 +68,16 @@ func (db *DB) StartPlanPeriod(ctx context.Context, tx *sql.Tx, recipientID int64
 	return err == nil, err
 }
 
-// AutoRenewDue implements ordering.RenewalStore.
+// AutoRenewDue implements ordering.RenewalStore. An order is renewed for
+// its recipients whose current certificate is issued (RenewalRecipients),
+// so it is due only when it has one: an older certificate of a recipient
+// whose current one was revoked does not count.
 func (db *DB) AutoRenewDue(ctx context.Context, after, until, retryBefore time.Time) ([]portal.Order, error) {
 	rows, err := db.QueryContext(ctx, `SELECT `+orderCols+` FROM orders
 		WHERE period_end > ? AND period_end <= ? AND auto_renew = 1 AND status <> 'cancelled'
 		AND renewal_order_id IS NULL AND (renewal_attempted_at IS NULL OR renewal_attempted_at <= ?)
-		AND EXISTS (SELECT 1 FROM certificates c WHERE c.order_id = orders.id AND c.status = 'issued')
+		AND EXISTS (SELECT 1 FROM recipients r JOIN certificates c ON c.id = r.certificate_id
+			WHERE r.order_id = orders.id AND c.status = 'issued')
 		ORDER BY id`, fmtTime(after), fmtTime(until), fmtTime(retryBefore))
 	if err != nil {
 		return nil, err
@@ -88,6 +92,16 @@ func (db *DB) AutoRenewDue(ctx context.Context, after, until, retryBefore time.T
 		out = append(out, o)
 	}
 	return out, rows.Err()
+}
+
+// RenewalRecipients implements ordering.RenewalStore: the order's
+// recipients whose current certificate is issued (not revoked), in order.
+func (db *DB) RenewalRecipients(ctx context.Context, q Querier, orderID int64) ([]portal.Recipient, error) {
+	if q == nil {
+		q = db.DB
+	}
+	return db.recipients(ctx, q, `order_id = ? AND certificate_id IN (SELECT id FROM certificates
+		WHERE order_id = ? AND status = 'issued') ORDER BY id`, orderID, orderID)
 }
 
 // OrderIDByIdempotencyKey implements ordering.RenewalStore.

@@ -42,11 +42,13 @@ package ordering
 // A recipient whose current certificate was revoked is left alone.
 //
 // Auto-renew. An order with AutoRenew whose PeriodEnd is 30 days away or
-// less (or passed, up to 30 days) and that has at least one issued
-// certificate gets one renewal order through Service.Submit, the same path
+// less (or passed, up to 30 days) and that has a recipient whose current
+// certificate is issued gets one renewal order through Service.Submit, the same path
 // as the form and the API: same product, organization, hash, recipients
 // (emails and names; CSRs dropped, so each recipient gets a KeyGen link
-// once validated), a period of the same number of days counted from now,
+// once validated; only recipients whose current certificate is issued: a
+// revoked certificate, or none, is not renewed and not charged again),
+// a period of the same number of days counted from now,
 // the same payment method (a card payment uses the card on file), the
 // payment authorization and the confirmation emails in one transaction.
 // Exactly once: Submit runs with an idempotency key derived from the old
@@ -124,8 +126,9 @@ type RenewalStore interface {
 	// longer issued in period from (another sweep started it).
 	StartPlanPeriod(ctx context.Context, tx *sql.Tx, recipientID int64, from int, keepCSR bool) (bool, error)
 	// AutoRenewDue lists orders with auto-renew, not cancelled, without a
-	// renewal order, with an issued certificate, whose period ends in
-	// (after, until], and not attempted since retryBefore.
+	// renewal order, with a recipient whose current certificate is issued,
+	// whose period ends in (after, until], and not attempted since
+	// retryBefore.
 	AutoRenewDue(ctx context.Context, after, until, retryBefore time.Time) ([]portal.Order, error)
 	// OrderIDByIdempotencyKey finds an account's order by its key (0 when none).
 	OrderIDByIdempotencyKey(ctx context.Context, q portal.Querier, accountID int64, key string) (int64, error)
@@ -138,8 +141,11 @@ type RenewalStore interface {
 	// (0 when nothing was recorded), inside tx.
 	RenewalRefused(ctx context.Context, tx *sql.Tx, orderID int64, reason string, at, retryBefore time.Time) (int, error)
 
+	// RenewalRecipients lists the order's recipients whose current
+	// certificate is issued (not revoked): the ones a renewal order renews.
+	RenewalRecipients(ctx context.Context, q portal.Querier, orderID int64) ([]portal.Recipient, error)
+
 	Recipient(ctx context.Context, q portal.Querier, id int64) (portal.Recipient, error)
-	OrderByID(ctx context.Context, q portal.Querier, id int64) (portal.Order, error)
 	OrderHead(ctx context.Context, q portal.Querier, id int64) (portal.Order, int, error)
 	UserByID(ctx context.Context, id int64) (portal.User, error)
 	EnqueueEmail(ctx context.Context, tx *sql.Tx, e portal.Email) (int64, error)
@@ -351,17 +357,30 @@ func (rn *Renewals) renew(ctx context.Context, o portal.Order) (renewed, refused
 		return false, false, err
 	}
 	if id == 0 {
-		// The recipients' CSRs are not carried over: each gets a KeyGen link
-		// (a new key for the new order).
-		full, err := rn.Store.OrderByID(ctx, nil, o.ID)
+		// The order as it is now: the list is read once per sweep, and a
+		// Submit (a card gateway) may take a while per order.
+		cur, _, err := rn.Store.OrderHead(ctx, nil, o.ID)
 		if err != nil {
 			return false, false, err
 		}
+		if cur.Status == portal.OrderCancelled || !cur.AutoRenew {
+			return false, false, nil
+		}
+		// Only recipients whose current certificate is issued are renewed:
+		// one whose certificate was revoked (the person left, the mailbox
+		// was given up) or who never got one is not ordered and charged
+		// again, nor emailed a KeyGen link.
+		recips, err := rn.Store.RenewalRecipients(ctx, nil, o.ID)
+		if err != nil || len(recips) == 0 {
+			return false, false, err
+		}
+		// The recipients' CSRs are not carried over: each gets a KeyGen link
+		// (a new key for the new order).
 		in := Input{Product: o.Product, OrganizationID: o.OrganizationID, SignatureHash: o.SignatureHash,
 			Validity: ValidityCustomDays, CustomDays: strconv.Itoa(min(max(Days(o.PeriodStart, o.PeriodEnd), 1), 1095)),
 			AutoRenew: true, AdditionalEmails: strings.Join(o.AdditionalEmails, ","), PaymentMethod: o.PaymentMethod,
 			Card: Card{OnFile: true}, Agreed: true, IdempotencyKey: key, Lang: u.Lang}
-		for _, r := range full.Recipients {
+		for _, r := range recips {
 			in.Recipients = append(in.Recipients, RecipientInput{CNFromName: r.CNFromName, Name: r.CommonName, Email: r.Email})
 		}
 		placed, err := rn.Orders.Submit(ctx, u, in)

@@ -1,0 +1,171 @@
+package ordering_test
+
+// Audit of multi-year plans and auto-renew (issue 5, point 8): each test
+// here failed before the fix it names.
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"certdesk/internal/ordering"
+	"certdesk/internal/portal"
+	"certdesk/store"
+)
+
+// Auto-renew renews the recipients whose certificate is in use: one whose
+// certificate the customer revoked (the person left) or who never got one
+// was ordered again, charged again and emailed a KeyGen link.
+func TestAuditAutoRenewSkipsRevokedAndNeverIssuedRecipients(t *testing.T) {
+	e := newRenewEnv(t)
+	ctx := context.Background()
+	end := e.clock.Now().Add(365 * days)
+	o := e.order(portal.ProductIndividual, end, portal.RecipientReady, "stay@example.com", "left@example.com", "never@example.com")
+	if _, err := e.db.Exec(`UPDATE orders SET auto_renew = 1 WHERE id = ?`, o.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range o.Recipients[:2] {
+		if out, err := e.p.Issue(ctx, r.ID); err != nil || out != ordering.Issued {
+			t.Fatalf("issue %s: %v %v", r.Email, out, err)
+		}
+	}
+	if _, err := e.db.Exec(`UPDATE recipients SET status = 'held', held_reason = 'issuance held for review' WHERE id = ?`, o.Recipients[2].ID); err != nil {
+		t.Fatal(err)
+	}
+	left := e.recipient(o.Recipients[1].ID)
+	if err := e.p.Revoke(ctx, e.acct, left.CertificateID, 3, "req@example.com"); err != nil { // affiliationChanged
+		t.Fatal(err)
+	}
+
+	e.clock.Set(end.Add(-30 * days))
+	if res := e.sweep(); res.Renewed != 1 || res.Refused != 0 {
+		t.Fatalf("sweep: %+v", res)
+	}
+	st, err := e.db.RenewalStateOf(ctx, e.acct, o.ID)
+	if err != nil || st.RenewalOrderID == 0 {
+		t.Fatalf("renewal state %+v %v", st, err)
+	}
+	ro, err := e.db.Order(ctx, nil, e.acct, st.RenewalOrderID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var emails []string
+	for _, r := range ro.Recipients {
+		emails = append(emails, r.Email)
+	}
+	if len(emails) != 1 || emails[0] != "stay@example.com" {
+		t.Errorf("renewal order recipients %v, want only stay@example.com", emails)
+	}
+	_, perOne := e.bill.Quote(ctx, e.acct, mustProductT(t, portal.ProductIndividual), 1, 365)
+	if ro.AmountCents != perOne {
+		t.Errorf("renewal order amount %d, want %d (one certificate)", ro.AmountCents, perOne)
+	}
+	for _, to := range []string{"left@example.com", "never@example.com"} {
+		if n := e.mails(to, ordering.KindKeyGenLink); n != 0 {
+			t.Errorf("%s was sent %d KeyGen links by the renewal", to, n)
+		}
+	}
+	if n := e.mails("stay@example.com", ordering.KindKeyGenLink); n != 1 {
+		t.Errorf("stay@example.com got %d KeyGen links, want 1", n)
+	}
+}
+
+// A plan whose only recipient's current certificate (period 2) was
+// revoked is not renewed, and the requestor gets no "renewal failed"
+// email: the period-1 certificate, still 'issued' until it ends, made the
+// order due, and the renewal was refused for having no recipient (or,
+// before recipients were filtered, placed and charged).
+func TestAuditAutoRenewNotDueWhenTheCurrentCertificateIsRevoked(t *testing.T) {
+	e := newRenewEnv(t)
+	ctx := context.Background()
+	end := e.clock.Now().Add(1095 * days)
+	o := e.order(portal.ProductIndividual, end, portal.RecipientReady, "gone@example.com")
+	if _, err := e.db.Exec(`UPDATE orders SET auto_renew = 1 WHERE id = ?`, o.ID); err != nil {
+		t.Fatal(err)
+	}
+	rid := o.Recipients[0].ID
+	if _, err := e.p.Issue(ctx, rid); err != nil {
+		t.Fatal(err)
+	}
+	c1 := e.cert(e.recipient(rid).CertificateID)
+	e.clock.Set(c1.NotAfter.Add(-30 * days))
+	if res := e.sweep(); res.PeriodsStarted != 1 {
+		t.Fatalf("period 2 not started: %+v", res)
+	}
+	r := e.recipient(rid)
+	if r.Status != portal.RecipientIssued || r.CertificateID == c1.ID {
+		t.Fatalf("period 2 not issued: %+v", r)
+	}
+	if err := e.p.Revoke(ctx, e.acct, r.CertificateID, 3, "req@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Set(end.Add(-30 * days))
+	if res := e.sweep(); res != (ordering.SweepResult{}) {
+		t.Errorf("sweep: %+v, want nothing", res)
+	}
+	if n := e.count(`SELECT COUNT(*) FROM orders WHERE id <> ?`, o.ID); n != 0 {
+		t.Errorf("%d renewal orders placed", n)
+	}
+	if n := e.mails("req@example.com", ordering.KindAutoRenewRefused); n != 0 {
+		t.Errorf("%d 'automatic renewal failed' emails", n)
+	}
+}
+
+// cancellingStore cancels an order (as its requestor would from the order
+// page) right after the sweep listed it as due.
+type cancellingStore struct {
+	*store.DB
+	cancel func(orderID int64)
+}
+
+func (c cancellingStore) AutoRenewDue(ctx context.Context, after, until, retryBefore time.Time) ([]portal.Order, error) {
+	list, err := c.DB.AutoRenewDue(ctx, after, until, retryBefore)
+	for _, o := range list {
+		c.cancel(o.ID)
+	}
+	return list, err
+}
+
+// An order cancelled after the sweep listed it (the list is read once; a
+// card payment per order may take a while) is not renewed: the renewal
+// order was placed and the card authorized for a cancelled order.
+func TestAuditAutoRenewRechecksTheOrderBeforeSubmitting(t *testing.T) {
+	e := newRenewEnv(t)
+	ctx := context.Background()
+	end := e.clock.Now().Add(365 * days)
+	o := e.order(portal.ProductIndividual, end, portal.RecipientAwaitingKeyGen, "a@example.com", "b@example.com")
+	if _, err := e.db.Exec(`UPDATE orders SET auto_renew = 1 WHERE id = ?`, o.ID); err != nil {
+		t.Fatal(err)
+	}
+	tok := e.send(o, o.Recipients[0])
+	if _, err := e.ks.Exchange(ctx, tok, rsaCSR(t)); err != nil {
+		t.Fatal(err)
+	}
+	// b@example.com still awaits key generation: the order is pending, so
+	// its requestor can cancel it.
+	e.rn.Store = cancellingStore{DB: e.db, cancel: func(id int64) {
+		if err := e.svc.Cancel(ctx, e.user, id); err != nil {
+			t.Errorf("cancel: %v", err)
+		}
+	}}
+	e.clock.Set(end.Add(-30 * days))
+	res := e.sweep()
+	if res.Renewed != 0 {
+		t.Errorf("a cancelled order was renewed: %+v", res)
+	}
+	if n := e.bill.count(); n != 0 {
+		t.Errorf("%d payment authorizations for a cancelled order", n)
+	}
+	if n := e.count(`SELECT COUNT(*) FROM orders WHERE id <> ?`, o.ID); n != 0 {
+		t.Errorf("%d renewal orders placed", n)
+	}
+}
+
+func mustProductT(t *testing.T, id portal.ProductID) portal.Product {
+	t.Helper()
+	p, ok := portal.ProductByID(id)
+	if !ok {
+		t.Fatalf("no product %s", id)
+	}
+	return p
+}
