@@ -26,9 +26,12 @@ package ordering
 //     the key the subscriber sent is allowed. The stored CSR is parsed
 //     again under today's intake policy (ca.ParseCSR: weak and blocked keys,
 //     key sizes), so a key that is no longer acceptable is held, not
-//     silently reissued. The recipient is told in the email, with the hint
-//     to ask for a new key when they want one (the requestor's "send a new
-//     KeyGen link" replaces the certificate with a new key).
+//     silently reissued. The recipient is told in the email, and what to
+//     do when the key was lost or compromised. (The issue asks for "send a
+//     new CSR"; there is no page where a recipient or requestor can send
+//     one for an existing recipient, and the requestor's "send a new
+//     KeyGen link" refuses a certificate that was not made with KeyGen, so
+//     the email must not offer either.)
 //   - a recipient whose certificate was made with KeyGen gets a new KeyGen
 //     link (LinkService.SendLink) and makes a new key: the old private key
 //     lives only in the recipient's .p12 file, and building a new file

@@ -5,6 +5,7 @@ package ordering_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -168,4 +169,44 @@ func mustProductT(t *testing.T, id portal.ProductID) portal.Product {
 		t.Fatalf("no product %s", id)
 	}
 	return p
+}
+
+// The plan email of a recipient whose order came with a CSR offered a
+// new key through a KeyGen link from the requestor; the requestor's "Send
+// a new KeyGen link" refuses exactly that recipient (its certificate was
+// not made with KeyGen), so the advice was a dead end. English and Dutch.
+func TestAuditPlanEmailWithTheOrdersCSROffersNothingThatIsRefused(t *testing.T) {
+	for _, lang := range []string{"en", "nl"} {
+		t.Run(lang, func(t *testing.T) {
+			e := newRenewEnv(t)
+			ctx := context.Background()
+			if _, err := e.db.Exec(`UPDATE users SET lang = ? WHERE id = ?`, lang, e.user.ID); err != nil {
+				t.Fatal(err)
+			}
+			o := e.order(portal.ProductIndividual, e.clock.Now().Add(1095*days), portal.RecipientReady, "jan@example.com")
+			rid := o.Recipients[0].ID
+			if _, err := e.p.Issue(ctx, rid); err != nil {
+				t.Fatal(err)
+			}
+			e.clock.Set(e.cert(e.recipient(rid).CertificateID).NotAfter.Add(-30 * days))
+			if res := e.sweep(); res.PeriodsStarted != 1 {
+				t.Fatalf("sweep: %+v", res)
+			}
+			err := e.ks.Resend(ctx, e.acct, o.ID, rid, "req@example.com")
+			if portal.ErrorCode(err) != portal.EConflict {
+				t.Fatalf("the requestor's new KeyGen link for a CSR recipient: %v (this test assumes it is refused)", err)
+			}
+			m, err := e.db.LatestOutboxTo(ctx, "jan@example.com", ordering.KindPlanNext)
+			if err != nil || m.Lang != lang {
+				t.Fatalf("plan email: %v, lang %q", err, m.Lang)
+			}
+			if strings.Contains(m.Text, "KeyGen") {
+				t.Errorf("the plan email offers a KeyGen link the requestor cannot send:\n%s", m.Text)
+			}
+			want := map[string]string{"en": "same key", "nl": "dezelfde sleutel"}[lang]
+			if !strings.Contains(m.Text, want) {
+				t.Errorf("the plan email does not say the certificate is for the same key:\n%s", m.Text)
+			}
+		})
+	}
 }
