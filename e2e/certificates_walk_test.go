@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/mxschmitt/playwright-go"
+	pkcs12 "software.sslmate.com/src/go-pkcs12"
 
 	"certdesk/e2e/harness"
 )
@@ -217,7 +218,8 @@ func TestCertWalkIssuedMailEnglish(t *testing.T) {
 	if msg.Subject != "Your client certificate for jane@example.com has been issued" {
 		t.Errorf("subject %q", msg.Subject)
 	}
-	for _, want := range []string{"jane@example.com", serial, leaf.NotAfter.UTC().Format("2006-01-02"), srv.BaseURL + "/ca"} {
+	for _, want := range []string{"jane@example.com", serial, leaf.NotAfter.UTC().Format("2006-01-02"), srv.BaseURL + "/ca",
+		"Sent a certificate signing request instead? Then import the certificate together with the private key you made with the request."} {
 		if !strings.Contains(msg.Text, want) || !strings.Contains(msg.HTML, want) {
 			t.Errorf("the issued email lacks %q:\n%s", want, msg.Text)
 		}
@@ -319,7 +321,9 @@ func TestCertWalkIssuedMailDutch(t *testing.T) {
 	leaf := cwPEMCerts(t, string(cwAttachment(t, caCtx, srv, msg, ".pem")))[0]
 	serial := strings.ToUpper(leaf.SerialNumber.Text(16))
 	for _, want := range []string{"Hallo,", "het S/MIME-certificaat voor jan@example.com is uitgegeven",
-		"geldig tot " + leaf.NotAfter.UTC().Format("2006-01-02"), "serienummer " + serial, "PKCS#7", "CA-certificaten ophalen"} {
+		"geldig tot " + leaf.NotAfter.UTC().Format("2006-01-02"), "serienummer " + serial, "PKCS#7", "CA-certificaten ophalen",
+		`Hebt u uw sleutel gemaakt op de pagina "Uw certificaat maken"? Importeer dan het met een wachtwoord beveiligde .p12-bestand`,
+		"Hebt u zelf een certificaataanvraag gestuurd? Importeer het certificaat dan samen met de privésleutel"} {
 		if !strings.Contains(msg.Text, want) {
 			t.Errorf("the Dutch issued email lacks %q:\n%s", want, msg.Text)
 		}
@@ -713,5 +717,47 @@ func TestCertWalkCMS(t *testing.T) {
 	cwOpenSSL(t, nil, "cms", "-decrypt", "-in", enc, "-recip", leafFile, "-inkey", k.keyFile, "-out", dec)
 	if got, _ := os.ReadFile(dec); string(got) != body {
 		t.Errorf("openssl cms -decrypt gave %q", got)
+	}
+}
+
+// TestCertWalkKeyGenIssuedMail: the "issued" email of a certificate made
+// on the KeyGen page tells the recipient to import the .p12 file they
+// downloaded there (it told them to import the certificate "together with
+// the private key you made with the certificate signing request", which
+// they never saw); its PEM is the certificate in that file; the requestor
+// gets one notice and the recipient no second copy.
+func TestCertWalkKeyGenIssuedMail(t *testing.T) {
+	srv := harness.StartServer(t, harness.ServerOptions{Env: []string{"CERTDESK_DNS_RESOLVER=" + issEmptyDNS(t)}})
+	kgRequireWired(t, srv)
+	admin, _ := harness.NewPage(t, srv)
+	harness.SignInAs(t, admin, srv, harness.RoleAccountAdmin)
+	caPage, caCtx := harness.NewPage(t, srv)
+	harness.SignInAs(t, caPage, srv, harness.RoleCAAdmin)
+	kgOrder(t, admin, "Jane Doe", "jane@example.com")
+	link := kgLink(t, srv, "jane@example.com")
+	page, _ := harness.NewPage(t, srv)
+	harness.Goto(t, page, link)
+	kgWaitReady(t, page)
+	const password = "correct horse battery staple"
+	_, p12 := kgGenerateAndDownload(t, page, password, "modern")
+	_, inFile, _, err := pkcs12.DecodeChain(p12, password)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	msg := srv.WaitForMail(t, "jane@example.com", "certificate_issued", 15*time.Second)
+	if got := cwPEMCerts(t, string(cwAttachment(t, caCtx, srv, msg, ".pem"))); len(got) != 1 || !got[0].Equal(inFile) {
+		t.Errorf("the mailed PEM is not the certificate in the downloaded .p12")
+	}
+	for _, want := range []string{`Made your key on the "Create your certificate" page? Then import the password-protected .p12 file you downloaded there`,
+		"Neither file holds a private key."} {
+		if !strings.Contains(msg.Text, want) {
+			t.Errorf("the issued email of a KeyGen certificate lacks %q:\n%s", want, msg.Text)
+		}
+	}
+	counts := cwMailCounts(srv.Mail(t))
+	if counts["certificate_issued jane@example.com"] != 1 || counts["certificate_issued_notice admin@example.com"] != 1 ||
+		counts["certificate_issued_notice jane@example.com"] != 0 {
+		t.Errorf("mail counts %v", counts)
 	}
 }

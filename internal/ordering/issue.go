@@ -418,7 +418,7 @@ func (p *Pipeline) issuedEmails(d *issueData, cert portal.Certificate, iss *ca.I
 		links = []mail.Link{{Label: "certs.mail.issued.trust", URL: p.BaseURL + "/ca"}}
 	}
 	e, err := mail.Compose(lang, "certs.mail.issued.subject",
-		[]string{"certs.mail.issued.body", "certs.mail.issued.attachments", "certs.mail.issued.trust_body"}, data, links)
+		[]string{"certs.mail.issued.body", "certs.mail.issued.attachments", "certs.mail.issued.import", "certs.mail.issued.trust_body"}, data, links)
 	if err != nil {
 		p.log().Error("composing the issued email", "err", err)
 	} else {
