@@ -384,7 +384,7 @@ func (s *Server) orderPage(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		vm.RenewalOrderID, vm.RenewalFailure = rs.RenewalOrderID, rs.Failure
+		vm.RenewalOrderID, vm.RenewalFailure = rs.RenewalOrderID, rs.FailureIn(l.Lang)
 	}
 	certStates, err := s.DB.RecipientCertStates(ctx, u.AccountID, o.ID)
 	if err != nil {

@@ -156,9 +156,15 @@ func (db *DB) RenewalRefused(ctx context.Context, tx *sql.Tx, orderID int64, rea
 // RenewalState is what the order page may show about auto-renew.
 type RenewalState struct {
 	RenewalOrderID int64
-	Failure        string // the last refusal, "" when none or renewed
+	Failure        string // the last refusal in English, "" when none or renewed
 	AttemptedAt    time.Time
 	Failures       int
+	recorded       string // renewal_failure as stored (ordering.EncodeRenewalFailure)
+}
+
+// FailureIn is the last refusal in lang (the order page's language).
+func (s RenewalState) FailureIn(lang string) string {
+	return ordering.RenewalFailureIn(s.recorded, lang)
 }
 
 // RenewalStateOf reads an account's order's auto-renew state.
@@ -166,7 +172,8 @@ func (db *DB) RenewalStateOf(ctx context.Context, accountID, orderID int64) (Ren
 	var s RenewalState
 	var at sql.NullString
 	err := db.QueryRowContext(ctx, `SELECT COALESCE(renewal_order_id,0), renewal_failure, renewal_attempted_at, renewal_failures
-		FROM orders WHERE id = ? AND account_id = ?`, orderID, accountID).Scan(&s.RenewalOrderID, &s.Failure, &at, &s.Failures)
+		FROM orders WHERE id = ? AND account_id = ?`, orderID, accountID).Scan(&s.RenewalOrderID, &s.recorded, &at, &s.Failures)
 	s.AttemptedAt = parseNullTime(at)
+	s.Failure = ordering.RenewalFailureIn(s.recorded, "en")
 	return s, notFound(err, "order")
 }

@@ -60,12 +60,14 @@ package ordering
 // records the agreement the customer accepted when they turned auto-renew
 // on (the old order's version and time), and RenewedFrom. A refusal
 // (payment declined, no card on file, a product rule) is recorded on the
-// old order, the requestor is emailed once, and the attempt is repeated
-// daily until 30 days after the period ended.
+// old order (in English and Dutch: EncodeRenewalFailure), the requestor is
+// emailed once, and the attempt is repeated daily until 30 days after the
+// period ended.
 
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -429,10 +431,11 @@ func (rn *Renewals) renew(ctx context.Context, o portal.Order) (renewed, refused
 // on the first one.
 func (rn *Renewals) refused(ctx context.Context, o portal.Order, u portal.User, cause error) error {
 	reason := refusalText("en", cause)
+	recorded := EncodeRenewalFailure(cause)
 	now := rn.Clock.Now()
 	mailed := false
 	err := rn.Store.Tx(ctx, func(tx *sql.Tx) error {
-		n, err := rn.Store.RenewalRefused(ctx, tx, o.ID, reason, now, now.Add(-AutoRenewRetryEvery))
+		n, err := rn.Store.RenewalRefused(ctx, tx, o.ID, recorded, now, now.Add(-AutoRenewRetryEvery))
 		if err != nil || n != 1 {
 			return err
 		}
@@ -458,9 +461,41 @@ func (rn *Renewals) refused(ctx context.Context, o portal.Order, u portal.User, 
 	return err
 }
 
+// EncodeRenewalFailure is how a refused attempt's reason is recorded on
+// the order (orders.renewal_failure): a JSON object of the reason in every
+// language of the catalogue ({"en": "...", "nl": "..."}), so the order page
+// shows it in its reader's language. RenewalFailureIn reads it back.
+func EncodeRenewalFailure(cause error) string {
+	m := make(map[string]string, len(i18n.Languages))
+	for _, lang := range i18n.Languages {
+		m[lang] = refusalText(lang, cause)
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return m["en"]
+	}
+	return string(b)
+}
+
+// RenewalFailureIn is a recorded refusal's reason in lang, in English when
+// lang is not recorded; a value that is not EncodeRenewalFailure's (a row
+// recorded before it) is returned as it is.
+func RenewalFailureIn(recorded, lang string) string {
+	if !strings.HasPrefix(recorded, "{") {
+		return recorded
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(recorded), &m); err != nil {
+		return recorded
+	}
+	if s, ok := m[lang]; ok {
+		return s
+	}
+	return m["en"]
+}
+
 // refusalText joins the messages of a refusal (one per field) in lang
-// when the catalogue has them, in English otherwise (the order is recorded
-// with the English text).
+// when the catalogue has them, in English otherwise.
 func refusalText(lang string, err error) string {
 	fe := portal.AsFieldErrors(err)
 	if len(fe) == 0 {

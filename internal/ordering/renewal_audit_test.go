@@ -5,10 +5,13 @@ package ordering_test
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 	"testing"
 	"time"
 
+	"certdesk/internal/billing"
+	"certdesk/internal/i18n"
 	"certdesk/internal/ordering"
 	"certdesk/internal/portal"
 	"certdesk/store"
@@ -208,5 +211,57 @@ func TestAuditPlanEmailWithTheOrdersCSROffersNothingThatIsRefused(t *testing.T) 
 				t.Errorf("the plan email does not say the certificate is for the same key:\n%s", m.Text)
 			}
 		})
+	}
+}
+
+// decliningBilling refuses every authorization the way the card gateway
+// does (billing.ErrCardDeclined, a catalogue key).
+type decliningBilling struct{ *renewBilling }
+
+func (decliningBilling) Authorize(context.Context, *sql.Tx, int64, int64, portal.PaymentMethod, int64, *ordering.Card) (string, error) {
+	return "", billing.ErrCardDeclined
+}
+
+// A refused auto-renew was recorded in English only, so the Dutch order
+// page said "De laatste automatische verlenging is mislukt: The card was
+// declined. ...". It is recorded in every catalogue language; the English
+// text stays what staff and older readers see.
+func TestAuditAutoRenewRefusalRecordedInEveryLanguage(t *testing.T) {
+	e := newRenewEnv(t)
+	ctx := context.Background()
+	if _, err := e.db.Exec(`UPDATE users SET lang = 'nl' WHERE id = ?`, e.user.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.svc.Billing = decliningBilling{e.bill}
+	end := e.clock.Now().Add(365 * days)
+	o := e.order(portal.ProductIndividual, end, portal.RecipientReady, "a@example.com")
+	if _, err := e.db.Exec(`UPDATE orders SET auto_renew = 1, payment_method = 'card' WHERE id = ?`, o.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.p.Issue(ctx, o.Recipients[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Set(end.Add(-30 * days))
+	if res := e.sweep(); res.Refused != 1 {
+		t.Fatalf("sweep: %+v", res)
+	}
+	st, err := e.db.RenewalStateOf(ctx, e.acct, o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nl := i18n.For("nl").T("billing.card_declined")
+	en := i18n.For("en").T("billing.card_declined")
+	if got := st.FailureIn("nl"); got != nl {
+		t.Errorf("reason in Dutch: %q, want %q", got, nl)
+	}
+	if got := st.FailureIn("en"); got != en {
+		t.Errorf("reason in English: %q, want %q", got, en)
+	}
+	if st.Failure != en {
+		t.Errorf("recorded reason (English) %q, want %q", st.Failure, en)
+	}
+	m, err := e.db.LatestOutboxTo(ctx, "req@example.com", ordering.KindAutoRenewRefused)
+	if err != nil || !strings.Contains(m.Text, nl) {
+		t.Errorf("refusal email (%v):\n%s", err, m.Text)
 	}
 }
