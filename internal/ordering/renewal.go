@@ -25,8 +25,9 @@ package ordering
 //     certificate's validity, not the key's: renewing the certificate for
 //     the key the subscriber sent is allowed. The stored CSR is parsed
 //     again under today's intake policy (ca.ParseCSR: weak and blocked keys,
-//     key sizes), so a key that is no longer acceptable is held, not
-//     silently reissued. The recipient is told in the email, and what to
+//     key sizes) when the period starts: a key that is no longer acceptable
+//     is not reissued; the CSR is dropped and the recipient gets a KeyGen
+//     link for a new key, the email says why. The recipient is told in the email, and what to
 //     do when the key was lost or compromised. (The issue asks for "send a
 //     new CSR"; there is no page where a recipient or requestor can send
 //     one for an existing recipient, and the requestor's "send a new
@@ -250,7 +251,25 @@ func (rn *Renewals) startNextPeriod(ctx context.Context, d PlanDue) (bool, error
 	var r portal.Recipient
 	started := false
 	err := rn.Store.Tx(ctx, func(tx *sql.Tx) error {
-		ok, err := rn.Store.StartPlanPeriod(ctx, tx, d.RecipientID, d.PlanPeriod, !d.KeyGen)
+		// The order's CSR is kept only when today's intake policy still
+		// accepts its key: a refused key would be held at issuance with no
+		// way out (the stored CSR is all there is: a release holds it again,
+		// and "send a new KeyGen link" is for KeyGen certificates only), so
+		// the recipient makes a new key through a KeyGen link instead.
+		keep, keyRefused := !d.KeyGen, error(nil)
+		if keep && s.ParseCSR != nil {
+			cur, err := rn.Store.Recipient(ctx, tx, d.RecipientID)
+			if err != nil {
+				return err
+			}
+			if _, perr := s.ParseCSR([]byte(cur.CSR)); perr != nil {
+				if portal.ErrorCode(perr) == portal.EInternal {
+					return perr
+				}
+				keep, keyRefused = false, perr
+			}
+		}
+		ok, err := rn.Store.StartPlanPeriod(ctx, tx, d.RecipientID, d.PlanPeriod, keep)
 		if err != nil || !ok {
 			return err
 		}
@@ -279,7 +298,7 @@ func (rn *Renewals) startNextPeriod(ctx context.Context, d PlanDue) (bool, error
 		if err := rn.restartValidation(ctx, tx, o, r, u.Lang); err != nil {
 			return err
 		}
-		e, err := rn.planEmail(u.Lang, o, r, d)
+		e, err := rn.planEmail(u.Lang, o, r, d, keyRefused)
 		if err != nil {
 			return err
 		}
@@ -326,8 +345,9 @@ func (rn *Renewals) restartValidation(ctx context.Context, tx *sql.Tx, o portal.
 func day(t time.Time) string { return t.UTC().Format("2006-01-02") }
 
 // planEmail tells the recipient that the next certificate of the plan is
-// on its way and how it comes.
-func (rn *Renewals) planEmail(lang string, o portal.Order, r portal.Recipient, d PlanDue) (portal.Email, error) {
+// on its way and how it comes; keyRefused is why the order's CSR was not
+// kept (nil when it was, or when there was none).
+func (rn *Renewals) planEmail(lang string, o portal.Order, r portal.Recipient, d PlanDue, keyRefused error) (portal.Email, error) {
 	how := "renewal.mail.plan.validation"
 	switch r.Status {
 	case portal.RecipientReady:
@@ -341,8 +361,13 @@ func (rn *Renewals) planEmail(lang string, o portal.Order, r portal.Recipient, d
 	}
 	data := map[string]any{"Email": r.Email, "Name": name, "OrderID": o.ID, "Period": r.PlanPeriod,
 		"NotAfter": day(d.CertNotAfter), "PeriodEnd": day(o.PeriodEnd)}
-	e, err := mail.Compose(lang, "renewal.mail.plan.subject",
-		[]string{"renewal.mail.plan.greeting", "renewal.mail.plan.body", how, "renewal.mail.plan.keep"}, data, nil)
+	paras := []string{"renewal.mail.plan.greeting", "renewal.mail.plan.body"}
+	if keyRefused != nil {
+		data["Reason"] = refusalText(lang, keyRefused)
+		paras = append(paras, "renewal.mail.plan.key_refused")
+	}
+	paras = append(paras, how, "renewal.mail.plan.keep")
+	e, err := mail.Compose(lang, "renewal.mail.plan.subject", paras, data, nil)
 	if err != nil {
 		return e, err
 	}

@@ -5,6 +5,8 @@ package ordering_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"database/sql"
 	"strings"
 	"testing"
@@ -263,5 +265,65 @@ func TestAuditAutoRenewRefusalRecordedInEveryLanguage(t *testing.T) {
 	m, err := e.db.LatestOutboxTo(ctx, "req@example.com", ordering.KindAutoRenewRefused)
 	if err != nil || !strings.Contains(m.Text, nl) {
 		t.Errorf("refusal email (%v):\n%s", err, m.Text)
+	}
+}
+
+// The CSR kept from the order is checked against today's intake policy
+// when the next period starts. Before, a key the policy no longer accepts
+// went to issuance, was held ("The RSA key must be ..."), and stayed held:
+// a CA admin's release holds it again and the requestor's "Send a new
+// KeyGen link" refuses a recipient that is not a KeyGen one, so the paid
+// plan period was never issued. Now the recipient makes a new key through
+// a KeyGen link, and the plan email says why (English and Dutch).
+func TestAuditPlanKeyNoLongerAcceptedGoesToKeyGen(t *testing.T) {
+	k1024, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lang := range []string{"en", "nl"} {
+		t.Run(lang, func(t *testing.T) {
+			e := newRenewEnv(t)
+			ctx := context.Background()
+			if _, err := e.db.Exec(`UPDATE users SET lang = ? WHERE id = ?`, lang, e.user.ID); err != nil {
+				t.Fatal(err)
+			}
+			o := e.order(portal.ProductIndividual, e.clock.Now().Add(1095*days), portal.RecipientReady, "old@example.com")
+			rid := o.Recipients[0].ID
+			if _, err := e.p.Issue(ctx, rid); err != nil {
+				t.Fatal(err)
+			}
+			// The CSR on file is one an earlier intake policy accepted and
+			// today's refuses (an RSA-1024 key stands in for it).
+			if _, err := e.db.Exec(`UPDATE recipients SET csr_pem = ? WHERE id = ?`, csrOf(t, k1024), rid); err != nil {
+				t.Fatal(err)
+			}
+			c1 := e.cert(e.recipient(rid).CertificateID)
+			e.clock.Set(c1.NotAfter.Add(-30 * days))
+			if res := e.sweep(); res.PeriodsStarted != 1 {
+				t.Fatalf("sweep: %+v", res)
+			}
+			r := e.recipient(rid)
+			if r.PlanPeriod != 2 || r.Status != portal.RecipientAwaitingKeyGen || r.CSR != "" {
+				t.Fatalf("recipient in period 2: status %s, reason %q, CSR kept %v; want awaiting key generation without the CSR",
+					r.Status, r.HeldReason, r.CSR != "")
+			}
+			if n := e.mails("old@example.com", ordering.KindKeyGenLink); n != 1 {
+				t.Errorf("%d KeyGen links, want 1", n)
+			}
+			m, err := e.db.LatestOutboxTo(ctx, "old@example.com", ordering.KindPlanNext)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string][]string{"en": {"no longer accepted", "new key", "KeyGen link"},
+				"nl": {"niet meer geaccepteerd", "nieuwe sleutel", "KeyGen-link"}}[lang]
+			for _, w := range want {
+				if !strings.Contains(m.Text, w) {
+					t.Errorf("plan email lacks %q:\n%s", w, m.Text)
+				}
+			}
+			if strings.Contains(m.Text, map[string]string{"en": "same key", "nl": "dezelfde sleutel"}[lang]) {
+				t.Errorf("plan email still promises the same key:\n%s", m.Text)
+			}
+		})
 	}
 }
