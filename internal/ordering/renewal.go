@@ -361,7 +361,12 @@ func (rn *Renewals) planEmail(lang string, o portal.Order, r portal.Recipient, d
 	}
 	data := map[string]any{"Email": r.Email, "Name": name, "OrderID": o.ID, "Period": r.PlanPeriod,
 		"NotAfter": day(d.CertNotAfter), "PeriodEnd": day(o.PeriodEnd)}
-	paras := []string{"renewal.mail.plan.greeting", "renewal.mail.plan.body"}
+	body := "renewal.mail.plan.body"
+	if !d.CertNotAfter.After(rn.Clock.Now()) {
+		// The server was down past the certificate's end: it has ended.
+		body = "renewal.mail.plan.body_ended"
+	}
+	paras := []string{"renewal.mail.plan.greeting", body}
 	if keyRefused != nil {
 		data["Reason"] = refusalText(lang, keyRefused)
 		paras = append(paras, "renewal.mail.plan.key_refused")

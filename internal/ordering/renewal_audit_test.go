@@ -327,3 +327,54 @@ func TestAuditPlanKeyNoLongerAcceptedGoesToKeyGen(t *testing.T) {
 		})
 	}
 }
+
+// The server was down for months, past the current certificate's end and
+// over the 30-day window: one sweep starts the next period once, for
+// every recipient, issues it from now to the plan's end (never longer than
+// 825 days), and a second sweep does nothing. The email said "your current
+// one ends on <a date months ago>"; it now says it ended (English, Dutch).
+func TestAuditPlanAfterTheServerWasDownForMonths(t *testing.T) {
+	for _, lang := range []string{"en", "nl"} {
+		t.Run(lang, func(t *testing.T) {
+			e := newRenewEnv(t)
+			ctx := context.Background()
+			if _, err := e.db.Exec(`UPDATE users SET lang = ? WHERE id = ?`, lang, e.user.ID); err != nil {
+				t.Fatal(err)
+			}
+			end := e.clock.Now().Add(1095 * days)
+			o := e.order(portal.ProductIndividual, end, portal.RecipientReady, "jan@example.com", "piet@example.com")
+			for _, r := range o.Recipients {
+				if _, err := e.p.Issue(ctx, r.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c1 := e.cert(e.recipient(o.Recipients[0].ID).CertificateID)
+			e.clock.Set(c1.NotAfter.Add(100 * days))
+			if res := e.sweep(); res.PeriodsStarted != 2 {
+				t.Fatalf("first sweep after the outage: %+v", res)
+			}
+			if res := e.sweep(); res != (ordering.SweepResult{}) {
+				t.Errorf("second sweep: %+v", res)
+			}
+			for _, r0 := range o.Recipients {
+				r := e.recipient(r0.ID)
+				c := e.cert(r.CertificateID)
+				if r.PlanPeriod != 2 || c.PlanPeriod != 2 || !c.NotBefore.Equal(e.clock.Now().Truncate(time.Second)) ||
+					!c.NotAfter.Equal(end.Truncate(time.Second)) || c.NotAfter.Sub(c.NotBefore)+time.Second > portal.MaxCertValidity {
+					t.Errorf("%s: period %d, certificate %v - %v", r.Email, r.PlanPeriod, c.NotBefore, c.NotAfter)
+				}
+				if n := e.mails(r.Email, ordering.KindPlanNext); n != 1 {
+					t.Errorf("%s: %d plan emails", r.Email, n)
+				}
+			}
+			m, err := e.db.LatestOutboxTo(ctx, "jan@example.com", ordering.KindPlanNext)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ended := map[string]string{"en": "ended on " + c1.NotAfter.Format("2006-01-02"), "nl": "verlopen op " + c1.NotAfter.Format("2006-01-02")}[lang]
+			if !strings.Contains(m.Text, ended) {
+				t.Errorf("plan email does not say the certificate %s:\n%s", ended, m.Text)
+			}
+		})
+	}
+}
