@@ -378,3 +378,57 @@ func TestAuditPlanAfterTheServerWasDownForMonths(t *testing.T) {
 		})
 	}
 }
+
+// Checked (passed before the audit; kept as a boundary guard): a plan of
+// exactly 825 days is one certificate; 826 days is two, the second made 30
+// days before the first ends and ending at the plan's end; 3 years is two.
+// Sweeping every 12 hours over the whole plan, no certificate is longer
+// than 825 days (SBR 6.3.2, counted inclusively) or passes the plan's end.
+func TestAuditPlanLengthsAtTheBoundary(t *testing.T) {
+	for _, tc := range []struct{ days, certs int }{{825, 1}, {826, 2}, {1095, 2}} {
+		e := newRenewEnv(t)
+		ctx := context.Background()
+		start := e.clock.Now()
+		end := start.Add(time.Duration(tc.days) * days)
+		o := e.order(portal.ProductIndividual, end, portal.RecipientReady, "p@example.com")
+		rid := o.Recipients[0].ID
+		if _, err := e.p.Issue(ctx, rid); err != nil {
+			t.Fatal(err)
+		}
+		for e.clock.Now().Before(end.Add(2 * days)) {
+			e.sweep()
+			e.clock.Advance(12 * time.Hour)
+		}
+		rows, err := e.db.Query(`SELECT id FROM certificates WHERE recipient_id = ? ORDER BY id`, rid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var certs []store.CertificateRow
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			certs = append(certs, e.cert(id))
+		}
+		rows.Close()
+		if len(certs) != tc.certs {
+			t.Errorf("%d days: %d certificates, want %d", tc.days, len(certs), tc.certs)
+			continue
+		}
+		for i, c := range certs {
+			if c.PlanPeriod != i+1 || c.Status != "issued" || c.NotAfter.Sub(c.NotBefore)+time.Second > portal.MaxCertValidity ||
+				c.NotAfter.After(end) {
+				t.Errorf("%d days: certificate %d: period %d %s %v - %v (plan ends %v)", tc.days, i+1, c.PlanPeriod, c.Status, c.NotBefore, c.NotAfter, end)
+			}
+			// made at the first sweep (every 12 hours) 30 days before the
+			// previous one ends
+			if due := certs[max(i-1, 0)].NotAfter.Add(-30 * days); i > 0 && (c.NotBefore.Before(due) || !c.NotBefore.Before(due.Add(12*time.Hour))) {
+				t.Errorf("%d days: certificate %d starts %v; the one before ends %v", tc.days, i+1, c.NotBefore, certs[i-1].NotAfter)
+			}
+		}
+		if last := certs[len(certs)-1]; tc.certs > 1 && !last.NotAfter.Equal(end.Truncate(time.Second)) {
+			t.Errorf("%d days: the last certificate ends %v, want the plan's end %v", tc.days, last.NotAfter, end)
+		}
+	}
+}
