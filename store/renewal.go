@@ -52,11 +52,16 @@ func (db *DB) PlansDue(ctx context.Context, now, until time.Time) ([]ordering.Pl
 // computes the real next status in the same transaction), its CSR kept
 // only when keepCSR; the current certificate stays its certificate_id
 // until the next one is issued. Its order is pending again. False when
-// the recipient is not issued in period from any more.
+// the recipient is not issued in period from any more, or no longer due:
+// its current certificate was revoked or its order cancelled since
+// PlansDue listed it (a sweep reads the list once and may issue for a
+// while before it reaches a recipient).
 func (db *DB) StartPlanPeriod(ctx context.Context, tx *sql.Tx, recipientID int64, from int, keepCSR bool) (bool, error) {
 	res, err := tx.ExecContext(ctx, `UPDATE recipients SET plan_period = plan_period + 1, status = 'awaiting_key_generation',
 		held_reason = '', csr_pem = CASE WHEN ? THEN csr_pem ELSE '' END
-		WHERE id = ? AND plan_period = ? AND status = 'issued'`, keepCSR, recipientID, from)
+		WHERE id = ? AND plan_period = ? AND status = 'issued'
+		AND certificate_id IN (SELECT id FROM certificates WHERE status = 'issued')
+		AND order_id IN (SELECT id FROM orders WHERE status <> 'cancelled')`, keepCSR, recipientID, from)
 	if err != nil {
 		return false, err
 	}

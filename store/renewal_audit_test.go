@@ -70,3 +70,45 @@ func TestAuditAutoRenewDueCountsCurrentCertificatesOnly(t *testing.T) {
 		t.Errorf("due %d after the current certificate was revoked (the period-1 certificate is still 'issued'), want 0", n)
 	}
 }
+
+// StartPlanPeriod does not start a period for a recipient whose current
+// certificate was revoked, or whose order was cancelled, after PlansDue
+// listed it.
+func TestAuditStartPlanPeriodRechecksCertificateAndOrder(t *testing.T) {
+	for _, what := range []string{"revoked", "cancelled"} {
+		t.Run(what, func(t *testing.T) {
+			db, clock, o := certTestDB(t)
+			ctx := context.Background()
+			now := clock.Now()
+			if _, err := db.Exec(`UPDATE orders SET period_end = ? WHERE id = ?`, fmtTime(now.Add(1095*24*time.Hour)), o.ID); err != nil {
+				t.Fatal(err)
+			}
+			c := issueFor(t, db, o, "P1", now.Add(portal.MaxCertValidity))
+			due, err := db.PlansDue(ctx, now, now.Add(portal.MaxCertValidity))
+			if err != nil || len(due) != 1 {
+				t.Fatalf("due %v %v", due, err)
+			}
+			switch what {
+			case "revoked":
+				err = db.Tx(ctx, func(tx *sql.Tx) error {
+					return db.RevokeCertificate(ctx, tx, o.AccountID, c.ID, 1, now, "u@example.com")
+				})
+			case "cancelled":
+				_, err = db.Exec(`UPDATE orders SET status = 'cancelled' WHERE id = ?`, o.ID)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ok bool
+			if err := db.Tx(ctx, func(tx *sql.Tx) (err error) {
+				ok, err = db.StartPlanPeriod(ctx, tx, due[0].RecipientID, 1, true)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if r, _ := db.Recipient(ctx, nil, due[0].RecipientID); ok || r.PlanPeriod != 1 || r.Status != portal.RecipientIssued {
+				t.Errorf("started: %v, recipient period %d %s", ok, r.PlanPeriod, r.Status)
+			}
+		})
+	}
+}

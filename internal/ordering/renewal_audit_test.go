@@ -432,3 +432,86 @@ func TestAuditPlanLengthsAtTheBoundary(t *testing.T) {
 		}
 	}
 }
+
+// racingStore does something to each due recipient right after the sweep
+// listed it, as a requestor could while the sweep works through the list
+// (it may issue a certificate per recipient, with a CAA look-up each).
+type racingStore struct {
+	*store.DB
+	after func(d ordering.PlanDue)
+}
+
+func (s racingStore) PlansDue(ctx context.Context, now, until time.Time) ([]ordering.PlanDue, error) {
+	list, err := s.DB.PlansDue(ctx, now, until)
+	for _, d := range list {
+		s.after(d)
+	}
+	return list, err
+}
+
+// A recipient whose certificate was revoked, or whose order was
+// cancelled, after the sweep listed it does not start its next period.
+// Before, the revoked one got certificate 2 for the same key at once (the
+// key may be the compromised one), and the cancelled order's recipient was
+// emailed the plan notice and a KeyGen link.
+func TestAuditPlanPeriodNotStartedWhenRevokedOrCancelledMeanwhile(t *testing.T) {
+	t.Run("revoked", func(t *testing.T) {
+		e := newRenewEnv(t)
+		ctx := context.Background()
+		o := e.order(portal.ProductIndividual, e.clock.Now().Add(1095*days), portal.RecipientReady, "jan@example.com")
+		rid := o.Recipients[0].ID
+		if _, err := e.p.Issue(ctx, rid); err != nil {
+			t.Fatal(err)
+		}
+		c1 := e.cert(e.recipient(rid).CertificateID)
+		e.rn.Store = racingStore{DB: e.db, after: func(d ordering.PlanDue) {
+			if err := e.p.Revoke(ctx, e.acct, c1.ID, 1, "req@example.com"); err != nil { // keyCompromise
+				t.Errorf("revoke: %v", err)
+			}
+		}}
+		e.clock.Set(c1.NotAfter.Add(-30 * days))
+		if res := e.sweep(); res.PeriodsStarted != 0 {
+			t.Errorf("sweep: %+v", res)
+		}
+		if r := e.recipient(rid); r.PlanPeriod != 1 || r.CertificateID != c1.ID {
+			t.Errorf("recipient moved on: period %d, certificate %d (revoked one %d)", r.PlanPeriod, r.CertificateID, c1.ID)
+		}
+		if n := e.count(`SELECT COUNT(*) FROM certificates WHERE recipient_id = ?`, rid); n != 1 {
+			t.Errorf("%d certificates, want only the revoked one", n)
+		}
+		if n := e.mails("jan@example.com", ordering.KindPlanNext); n != 0 {
+			t.Errorf("%d plan emails", n)
+		}
+	})
+	t.Run("cancelled", func(t *testing.T) {
+		e := newRenewEnv(t)
+		ctx := context.Background()
+		o := e.order(portal.ProductIndividual, e.clock.Now().Add(1095*days), portal.RecipientAwaitingKeyGen, "a@example.com", "b@example.com")
+		tok := e.send(o, o.Recipients[0])
+		if _, err := e.ks.Exchange(ctx, tok, rsaCSR(t)); err != nil {
+			t.Fatal(err)
+		}
+		rid := o.Recipients[0].ID
+		c1 := e.cert(e.recipient(rid).CertificateID)
+		// b@example.com never made a key: the order is pending and can
+		// be cancelled from its page.
+		e.rn.Store = racingStore{DB: e.db, after: func(d ordering.PlanDue) {
+			if err := e.svc.Cancel(ctx, e.user, d.OrderID); err != nil {
+				t.Errorf("cancel: %v", err)
+			}
+		}}
+		e.clock.Set(c1.NotAfter.Add(-30 * days))
+		if res := e.sweep(); res.PeriodsStarted != 0 {
+			t.Errorf("sweep: %+v", res)
+		}
+		if r := e.recipient(rid); r.PlanPeriod != 1 || r.Status != portal.RecipientIssued {
+			t.Errorf("recipient of a cancelled order moved on: period %d, %s", r.PlanPeriod, r.Status)
+		}
+		if n := e.mails("a@example.com", ordering.KindPlanNext); n != 0 {
+			t.Errorf("%d plan emails for a cancelled order", n)
+		}
+		if n := e.mails("a@example.com", ordering.KindKeyGenLink); n != 1 {
+			t.Errorf("%d KeyGen emails, want 1 (period 1 only)", n)
+		}
+	})
+}
