@@ -27,12 +27,12 @@ package ordering
 //     again under today's intake policy (ca.ParseCSR: weak and blocked keys,
 //     key sizes) when the period starts: a key that is no longer acceptable
 //     is not reissued; the CSR is dropped and the recipient gets a KeyGen
-//     link for a new key, the email says why. The recipient is told in the email, and what to
-//     do when the key was lost or compromised. (The issue asks for "send a
-//     new CSR"; there is no page where a recipient or requestor can send
-//     one for an existing recipient, and the requestor's "send a new
-//     KeyGen link" refuses a certificate that was not made with KeyGen, so
-//     the email must not offer either.)
+//     link for a new key, the email says why. The email says the key is
+//     the same, and what to do when it was lost or compromised. (The issue
+//     asks for "send a new CSR"; there is no page where a recipient or
+//     requestor can send one for an existing recipient, and the
+//     requestor's "send a new KeyGen link" refuses a certificate that was
+//     not made with KeyGen, so the email must not offer either.)
 //   - a recipient whose certificate was made with KeyGen gets a new KeyGen
 //     link (LinkService.SendLink) and makes a new key: the old private key
 //     lives only in the recipient's .p12 file, and building a new file
@@ -43,18 +43,22 @@ package ordering
 // Later periods settle nothing (Pipeline.amountDue): the whole plan was
 // paid with the order. The order goes back to 'pending' while a period is
 // open (as for a KeyGen re-issue) and is completed again by the issuance.
-// A recipient whose current certificate was revoked is left alone.
+// A recipient whose current certificate was revoked, or whose order was
+// cancelled, is left alone (StartPlanPeriod checks both again, so a
+// revocation after the sweep listed the recipient counts too).
 //
 // Auto-renew. An order with AutoRenew whose PeriodEnd is 30 days away or
 // less (or passed, up to 30 days) and that has a recipient whose current
-// certificate is issued gets one renewal order through Service.Submit, the same path
-// as the form and the API: same product, organization, hash, recipients
-// (emails and names; CSRs dropped, so each recipient gets a KeyGen link
-// once validated; only recipients whose current certificate is issued: a
-// revoked certificate, or none, is not renewed and not charged again),
-// a period of the same number of days counted from now,
+// certificate is issued gets one renewal order through Service.Submit,
+// the same path as the form and the API: same product, organization,
+// hash, recipients (emails and names; CSRs dropped, so each recipient gets
+// a KeyGen link once validated; only recipients whose current certificate
+// is issued: a revoked certificate, or none, is not renewed and not
+// charged again), a period of the same number of days counted from now,
 // the same payment method (a card payment uses the card on file), the
 // payment authorization and the confirmation emails in one transaction.
+// The order is read again just before (cancelled or auto-renew off:
+// nothing is placed).
 // Exactly once: Submit runs with an idempotency key derived from the old
 // order (the UNIQUE (account_id, idempotency_key) constraint), and
 // orders.renewal_order_id is set by a conditional UPDATE. The renewal order
