@@ -275,6 +275,24 @@ func TestCertWalkIssuedMailEnglish(t *testing.T) {
 		t.Errorf("the notice's link shows serial %s, want %s", got, serial)
 	}
 
+	// The requestor reads the notice in a browser that is not signed in:
+	// the link asks them to sign in first, then shows the certificate.
+	fresh, _ := harness.NewPage(t, srv)
+	harness.Goto(t, fresh, link)
+	if u := fresh.URL(); !strings.HasSuffix(u, "/signin") {
+		t.Fatalf("a signed-out requestor following the notice's link is at %s, want the sign-in page", u)
+	}
+	creds := srv.User(t, harness.RoleAccountAdmin)
+	issDo(t, fresh, "email", fresh.Locator("#email").Fill(creds.Email))
+	issDo(t, fresh, "password", fresh.Locator("#password").Fill(creds.Password))
+	issDo(t, fresh, "sign in", fresh.Locator("form[action='/signin'] button[type=submit]").Click())
+	issDo(t, fresh, "after sign-in", fresh.WaitForURL(func(u string) bool { return !strings.HasSuffix(u, "/signin") }))
+	if u := fresh.URL(); u != link {
+		t.Errorf("after signing in from the notice's link the requestor is at %s, want %s", u, link)
+	} else if got := issText(t, fresh, "#cert-serial"); got != serial {
+		t.Errorf("after signing in: serial %s, want %s", got, serial)
+	}
+
 	// Someone without an account who follows the link (the additional
 	// address) sees nothing of the certificate: the sign-in page.
 	anon, _ := harness.NewPage(t, srv)

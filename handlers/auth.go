@@ -38,12 +38,27 @@ func (s *Server) signIn(c echo.Context) error {
 		f.Error, f.Errors = f.Errors["password"], map[string]string{}
 		return render(c, StatusFor(err), views.SignIn(s.page(c, "signin.title"), f))
 	}
+	next := "/dashboard"
+	if sess := sessionOf(c); sess != nil {
+		if p, _ := sess.Values[afterSignInKey].(string); localPath(p) {
+			next = p
+		}
+	}
 	if err := s.sessions.start(c, u); err != nil {
 		return err
 	}
 	s.Log.Info("signed in", "user_id", u.ID, "role", u.Role)
 	_ = s.DB.Audit(c.Request().Context(), nil, auditFor(c, &u, "signin", "user", u.ID, u.AccountID, ""))
-	return c.Redirect(http.StatusSeeOther, "/dashboard")
+	return c.Redirect(http.StatusSeeOther, next)
+}
+
+// afterSignInKey holds, in the session, the page a signed-out visitor
+// asked for (requireUser); signing in goes there instead of the dashboard.
+const afterSignInKey = "after_signin"
+
+// localPath: a path on this site, never another host (no open redirect).
+func localPath(p string) bool {
+	return strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "//") && !strings.Contains(p, "\\")
 }
 
 func (s *Server) signOut(c echo.Context) error {

@@ -149,6 +149,13 @@ func (s *Server) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if currentUser(c) == nil {
 			if c.Request().Method == http.MethodGet {
+				// Back here after signing in: a link in an email (the
+				// "certificate issued" notice) opened in a signed-out
+				// browser led to the dashboard instead.
+				if sess := sessionOf(c); sess != nil {
+					sess.Values[afterSignInKey] = c.Request().URL.RequestURI()
+					_ = sess.Save(c.Request(), c.Response())
+				}
 				return c.Redirect(http.StatusSeeOther, "/signin")
 			}
 			return &portal.Error{Code: portal.EUnauthorized, Message: "Sign in first."}
