@@ -263,6 +263,17 @@ func TestCertWalkIssuedMailEnglish(t *testing.T) {
 		}
 	}
 
+	// A second order for the requestor's own address: the "issued" email,
+	// and no notice on top of it.
+	k2 := cwNewKey(t, t.TempDir(), "Alex Admin")
+	cwOrder(t, page, "Alex Admin", "Admin@Example.com", k2.csrPEM, "boss@example.com")
+	srv.WaitForMail(t, "admin@example.com", "certificate_issued", 15*time.Second)
+	counts = cwMailCounts(srv.Mail(t))
+	if counts["certificate_issued admin@example.com"] != 1 || counts["certificate_issued_notice admin@example.com"] != 1 ||
+		counts["certificate_issued_notice boss@example.com"] != 2 {
+		t.Errorf("after an order for the requestor's own address: %v", counts)
+	}
+
 	// The notice's link opens the certificate page for the requestor.
 	link := harness.ExtractLink(notice.Text, "/certificates/")
 	if link == "" || harness.ExtractLink(notice.HTML, "/certificates/") != link {
