@@ -691,6 +691,58 @@ func TestCertWalkRevoke(t *testing.T) {
 	if !strings.Contains(out, "verify OK") || i < 0 || !strings.Contains(out[i:], "Key Compromise") {
 		t.Errorf("openssl crl (serial %s):\n%s", serial, out)
 	}
+
+	// A second certificate, revoked in Dutch without a reason: the
+	// confirmation and the result in Dutch; OCSP says revoked; the CRL
+	// lists it without a reasonCode (SBR 7.2.2: unspecified is omitted).
+	k2 := cwNewKey(t, t.TempDir(), "Jan Jansen")
+	cwOrder(t, page, "Jan Jansen", "jan@example.com", k2.csrPEM, "")
+	leaf2 := cwPEMCerts(t, string(cwAttachment(t, caCtx, srv, srv.WaitForMail(t, "jan@example.com", "certificate_issued", 15*time.Second), ".pem")))[0]
+	issDo(t, page, "view certificate", page.Locator("tr[data-recipient='jan@example.com'] a[href^='/certificates/']").Click())
+	issDo(t, page, "certificate page", page.WaitForURL(regexp.MustCompile(`/certificates/\d+$`)))
+	labels, err := page.Evaluate(`() => [...document.querySelectorAll("#reason option")].map(o => o.textContent.trim()).join("|")`)
+	issDo(t, page, "labels", err)
+	if labels != "Kies een reden|Geen reden opgegeven|Sleutel gecompromitteerd: de privésleutel is mogelijk bij iemand anders bekend|"+
+		"Gegevens gewijzigd: de naam of organisatie klopt niet meer|Vervangen door een nieuw certificaat|"+
+		"Buiten gebruik: het adres of certificaat wordt niet meer gebruikt" {
+		t.Errorf("Dutch reasons %q", labels)
+	}
+	_, err = page.Locator("#reason").SelectOption(playwright.SelectOptionValues{Values: &[]string{"unspecified"}})
+	issDo(t, page, "reason", err)
+	dialogs = nil
+	issDo(t, page, "revoke", page.Locator("form[action$='/revoke'] button[type=submit]").Click())
+	issDo(t, page, "back on the page", page.WaitForURL(regexp.MustCompile(`/certificates/\d+$`)))
+	if len(dialogs) != 1 || dialogs[0] != "Dit certificaat intrekken? Dit kan niet ongedaan worden gemaakt." {
+		t.Errorf("Dutch confirmation dialogs %q", dialogs)
+	}
+	if f, st, n := issText(t, page, ".flash"), issText(t, page, "#cert-status"), issText(t, page, "#revoked-notice"); f != "Het certificaat is ingetrokken." ||
+		st != "Ingetrokken" || !strings.Contains(n, "reden: Geen reden opgegeven") {
+		t.Errorf("after revoking in Dutch: flash %q, status %q, notice %q", f, st, n)
+	}
+	leaf2File := cwWriteCerts(t, dir, "leaf2.pem", leaf2)
+	out = cwOpenSSL(t, nil, "ocsp", "-issuer", issuerFile, "-cert", leaf2File, "-url", leaf2.OCSPServer[0], "-CAfile", rootFile)
+	if !strings.Contains(out, "Response verify OK") || !strings.Contains(out, leaf2File+": revoked") {
+		t.Errorf("openssl ocsp of the second certificate:\n%s", out)
+	}
+	crlDER, _ = issGet(t, nil, srv, leaf2.CRLDistributionPoints[0])
+	crl, err := x509.ParseRevocationList(crlDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, e := range crl.RevokedCertificateEntries {
+		if e.SerialNumber.Cmp(leaf2.SerialNumber) == 0 {
+			found = true
+			for _, x := range e.Extensions {
+				if x.Id.String() == "2.5.29.21" {
+					t.Errorf("the CRL entry of a revocation without a reason has a reasonCode %x", x.Value)
+				}
+			}
+		}
+	}
+	if !found || len(crl.RevokedCertificateEntries) != 2 {
+		t.Errorf("the CRL lists %d certificates; the second one listed: %v", len(crl.RevokedCertificateEntries), found)
+	}
 }
 
 // TestCertWalkCMS: a certificate ordered with a CSR of a key the test
