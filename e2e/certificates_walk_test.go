@@ -842,3 +842,82 @@ func TestCertWalkKeyGenIssuedMail(t *testing.T) {
 		t.Errorf("mail counts %v", counts)
 	}
 }
+
+// cwAddUser adds a user with `certdesk user add` on the server's data
+// directory and returns the password it printed.
+func cwAddUser(t *testing.T, srv *harness.Server, email, role, account string) string {
+	t.Helper()
+	out, err := exec.Command(harness.BuildBinary(t), "user", "add", "--data-dir", srv.DataDir, "--email", email,
+		"--name", "Test "+role, "--role", role, "--account", account).CombinedOutput()
+	if err != nil {
+		t.Fatalf("user add: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`password: (\S+)`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("user add printed no password: %s", out)
+	}
+	return string(m[1])
+}
+
+// TestCertWalkOtherUsers: a user of the same account who did not order
+// sees the certificate and downloads it but is not offered revocation (and
+// is refused when posting it); an administrator of another account sees
+// an empty list, and the certificate's page and downloads are "not found".
+func TestCertWalkOtherUsers(t *testing.T) {
+	dir := t.TempDir()
+	srv := harness.StartServer(t, harness.ServerOptions{Env: []string{"CERTDESK_DNS_RESOLVER=" + issEmptyDNS(t)}})
+	page, _ := harness.NewPage(t, srv)
+	harness.SignInAs(t, page, srv, harness.RoleAccountAdmin)
+	k := cwNewKey(t, dir, "Jane Doe")
+	cwOrder(t, page, "Jane Doe", "jane@example.com", k.csrPEM, "")
+	issDo(t, page, "view certificate", page.Locator("tr[data-recipient='jane@example.com'] a[href^='/certificates/']").Click())
+	issDo(t, page, "certificate page", page.WaitForURL(regexp.MustCompile(`/certificates/\d+$`)))
+	certPath := strings.TrimPrefix(page.URL(), srv.BaseURL)
+	serial := issText(t, page, "#cert-serial")
+
+	colleague, cctx := harness.NewPage(t, srv)
+	harness.SignIn(t, colleague, srv, "colleague@example.com", cwAddUser(t, srv, "colleague@example.com", "user", "Example Corp"))
+	harness.Goto(t, colleague, certPath)
+	if got := issText(t, colleague, "#cert-serial"); got != serial {
+		t.Errorf("the colleague sees serial %q", got)
+	}
+	if n, _ := colleague.Locator("form[action$='/revoke']").Count(); n != 0 {
+		t.Errorf("a user who did not order is offered revocation")
+	}
+	if st, _, _ := cwFetch(t, cctx, srv, srv.URL(certPath+"/download/pem")); st != 200 {
+		t.Errorf("the colleague's download: %d", st)
+	}
+	cwAxe(t, colleague, "the colleague's certificate page")
+	st, err := colleague.Evaluate(`async (path) => {
+		const csrf = document.querySelector("input[name=csrf]").value;
+		const r = await fetch(path + "/revoke", {method: "POST", body: new URLSearchParams({csrf, reason: "superseded"})});
+		return r.status;
+	}`, certPath)
+	issDo(t, colleague, "colleague revoke", err)
+	harness.Goto(t, page, certPath)
+	if fmt.Sprint(st) != "403" || issText(t, page, "#cert-status") != "Valid" {
+		t.Errorf("the colleague's revoke: %v, status now %q", st, issText(t, page, "#cert-status"))
+	}
+
+	other, octx := harness.NewPage(t, srv, harness.WithLocale("nl-NL"))
+	harness.SignIn(t, other, srv, "boss@other.example", cwAddUser(t, srv, "boss@other.example", "account_admin", "Other BV"))
+	harness.Goto(t, other, "/certificates")
+	if n, _ := other.Locator("tr[data-certificate]").Count(); n != 0 {
+		t.Errorf("another account lists %d certificates", n)
+	}
+	if e := issText(t, other, ".empty"); !strings.HasPrefix(e, "Nog geen certificaten.") {
+		t.Errorf("another account's empty list: %q", e)
+	}
+	if st := harness.Goto(t, other, certPath); st != 404 {
+		t.Errorf("another account's view of the certificate page: %d", st)
+	}
+	if body, _ := other.Locator("body").InnerText(); strings.Contains(body, serial) || strings.Contains(body, "jane@example.com") {
+		t.Errorf("another account sees the certificate")
+	}
+	cwAxe(t, other, "the not-found page in Dutch")
+	for _, f := range []string{"pem", "der", "p7b"} {
+		if st, _, body := cwFetch(t, octx, srv, srv.URL(certPath+"/download/"+f)); st != 404 || bytes.Contains(body, []byte("CERTIFICATE")) {
+			t.Errorf("another account's %s download: %d", f, st)
+		}
+	}
+}
