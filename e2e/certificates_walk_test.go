@@ -635,8 +635,8 @@ func TestCertWalkRevoke(t *testing.T) {
 	if n := issText(t, page, "#revoked-notice"); !strings.Contains(n, "reason: Key compromise") {
 		t.Errorf("revoked notice %q", n)
 	}
-	if n, _ := page.Locator("form[action$='/revoke']").Count(); n != 0 {
-		t.Errorf("a revoked certificate still offers revocation")
+	if n, _ := page.Locator("form[action$='/revoke'], #revoke-who").Count(); n != 0 {
+		t.Errorf("a revoked certificate still offers revocation or says who may revoke it")
 	}
 	cwAxe(t, page, "en revoked certificate")
 	harness.Goto(t, page, "/certificates")
@@ -883,6 +883,14 @@ func TestCertWalkOtherUsers(t *testing.T) {
 	}
 	if n, _ := colleague.Locator("form[action$='/revoke']").Count(); n != 0 {
 		t.Errorf("a user who did not order is offered revocation")
+	}
+	// ... and is told who can (the list says "open one to download it or
+	// to revoke it"; a key compromise should not end at a page without a
+	// way forward).
+	if n, _ := colleague.Locator("#revoke-who").Count(); n == 0 {
+		t.Errorf("the certificate page does not tell a user who cannot revoke who can")
+	} else if got := issText(t, colleague, "#revoke-who"); got != "Only the requestor or an account administrator can revoke this certificate." {
+		t.Errorf("revoke-who %q", got)
 	}
 	if st, _, _ := cwFetch(t, cctx, srv, srv.URL(certPath+"/download/pem")); st != 200 {
 		t.Errorf("the colleague's download: %d", st)
