@@ -151,8 +151,9 @@ func (s *Server) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
 			if c.Request().Method == http.MethodGet {
 				// Back here after signing in: a link in an email (the
 				// "certificate issued" notice) opened in a signed-out
-				// browser led to the dashboard instead.
-				if sess := sessionOf(c); sess != nil {
+				// browser led to the dashboard instead. Not a download:
+				// the browser would stay on the sign-in form.
+				if sess := sessionOf(c); sess != nil && !strings.Contains(c.Path(), "/download/") {
 					sess.Values[afterSignInKey] = c.Request().URL.RequestURI()
 					_ = sess.Save(c.Request(), c.Response())
 				}
