@@ -13,11 +13,15 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
+	"net/mail"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -927,5 +931,124 @@ func TestCertWalkOtherUsers(t *testing.T) {
 		if st, _, body := cwFetch(t, octx, srv, srv.URL(certPath+"/download/"+f)); st != 404 || bytes.Contains(body, []byte("CERTIFICATE")) {
 			t.Errorf("another account's %s download: %d", f, st)
 		}
+	}
+}
+
+// cwMIMEPart is one attachment of a raw message: its Content-Type header
+// as sent and its decoded bytes.
+type cwMIMEPart struct {
+	ContentType string
+	Data        []byte
+}
+
+// cwAttachments takes a raw message apart and returns its attachments by
+// file name.
+func cwAttachments(t *testing.T, raw []byte) map[string]cwMIMEPart {
+	t.Helper()
+	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]cwMIMEPart{}
+	var walk func(ctype string, body io.Reader)
+	walk = func(ctype string, body io.Reader) {
+		mt, params, err := mime.ParseMediaType(ctype)
+		if err != nil {
+			t.Fatalf("Content-Type %q: %v", ctype, err)
+		}
+		if !strings.HasPrefix(mt, "multipart/") {
+			return
+		}
+		mr := multipart.NewReader(body, params["boundary"])
+		for {
+			p, err := mr.NextPart() // undoes quoted-printable, not base64
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			ct := p.Header.Get("Content-Type")
+			if p.FileName() == "" {
+				walk(ct, p)
+				continue
+			}
+			b, _ := io.ReadAll(p)
+			if strings.EqualFold(p.Header.Get("Content-Transfer-Encoding"), "base64") {
+				if b, err = base64.StdEncoding.DecodeString(strings.NewReplacer("\r", "", "\n", "").Replace(string(b))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			out[p.FileName()] = cwMIMEPart{ContentType: ct, Data: b}
+		}
+	}
+	walk(msg.Header.Get("Content-Type"), msg.Body)
+	return out
+}
+
+// TestCertWalkIssuedMailOverSMTP: the "issued" email as a mail server
+// receives it. Its PEM attachment is the certificate and its .p7b opens
+// with openssl pkcs7 with the chain; the .p7b is labelled a certs-only
+// message (RFC 8551 3.2.2, "application/pkcs7-mime; smime-type=certs-only"):
+// a bare application/pkcs7-mime part is an encrypted message to mail
+// clients (Thunderbird then ignores "attachment" and tries to decrypt it,
+// unless smime-type says certs-only or the name ends in .p7c). The
+// requestor's notice arrives once, with the certificate page's link.
+func TestCertWalkIssuedMailOverSMTP(t *testing.T) {
+	dir := t.TempDir()
+	smtpSrv := harness.StartSMTPServer(t)
+	srv := harness.StartServer(t, harness.ServerOptions{Args: []string{"--smtp-url", smtpSrv.URL()},
+		Env: []string{"CERTDESK_DNS_RESOLVER=" + issEmptyDNS(t)}})
+	page, _ := harness.NewPage(t, srv)
+	harness.SignInAs(t, page, srv, harness.RoleAccountAdmin)
+	k := cwNewKey(t, dir, "Jane Doe")
+	cwOrder(t, page, "Jane Doe", "jane@example.com", k.csrPEM, "")
+
+	m := smtpSrv.WaitForMessage(t, "jane@example.com", 15*time.Second)
+	if m.Subject != "Your client certificate for jane@example.com has been issued" {
+		t.Errorf("subject %q", m.Subject)
+	}
+	att := cwAttachments(t, m.Data)
+	pemPart, p7Part := att["jane_example.com.pem"], att["jane_example.com.p7b"]
+	if len(att) != 2 || pemPart.Data == nil || p7Part.Data == nil {
+		t.Fatalf("attachments %v", att)
+	}
+	certs := cwPEMCerts(t, string(pemPart.Data))
+	if len(certs) != 1 || !certs[0].PublicKey.(*rsa.PublicKey).Equal(&k.key.PublicKey) {
+		t.Fatalf("the PEM attachment holds %d certificates, not the one for the CSR", len(certs))
+	}
+	p7file := filepath.Join(dir, "smtp.p7b")
+	if err := os.WriteFile(p7file, p7Part.Data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	chain := cwPEMCerts(t, cwOpenSSL(t, nil, "pkcs7", "-inform", "DER", "-print_certs", "-in", p7file))
+	if len(chain) != 3 || !chain[0].Equal(certs[0]) {
+		t.Errorf("the .p7b holds %d certificates", len(chain))
+	}
+	if mt, params, _ := mime.ParseMediaType(pemPart.ContentType); mt != "application/x-pem-file" {
+		t.Errorf("the PEM attachment's Content-Type %q (%v)", pemPart.ContentType, params)
+	}
+	if mt, params, _ := mime.ParseMediaType(p7Part.ContentType); mt != "application/pkcs7-mime" || params["smime-type"] != "certs-only" {
+		t.Errorf("the .p7b attachment's Content-Type %q: mail clients take it for an encrypted message", p7Part.ContentType)
+	}
+
+	n := smtpSrv.WaitForMessage(t, "admin@example.com", 5*time.Second)
+	if n.Subject != "Certificate issued for jane@example.com (order 1)" || len(n.Attachments) != 0 ||
+		!strings.Contains(n.Text, srv.BaseURL+"/certificates/") {
+		t.Errorf("notice: %q %v\n%s", n.Subject, n.Attachments, n.Text)
+	}
+	var toJane, toAdmin int
+	for _, msg := range smtpSrv.Messages() {
+		for _, to := range msg.To {
+			switch to {
+			case "jane@example.com":
+				toJane++
+			case "admin@example.com":
+				toAdmin++
+			}
+		}
+	}
+	if toJane != 1 || toAdmin != 1 {
+		t.Errorf("delivered to jane %d times, to the requestor %d times", toJane, toAdmin)
 	}
 }

@@ -426,7 +426,11 @@ func (p *Pipeline) issuedEmails(d *issueData, cert portal.Certificate, iss *ca.I
 		base := attachmentBase(d.r.Email)
 		e.Attachments = []portal.Attachment{{Filename: base + ".pem", ContentType: "application/x-pem-file", Data: pemCert(cert.DER)}}
 		if p7, err := iss.PKCS7(); err == nil {
-			e.Attachments = append(e.Attachments, portal.Attachment{Filename: base + ".p7b", ContentType: "application/pkcs7-mime", Data: p7})
+			// RFC 8551 3.2.2: a certs-only message says so; a bare
+			// application/pkcs7-mime part is taken for an encrypted
+			// message (Thunderbird tries to decrypt it, attachment or not).
+			e.Attachments = append(e.Attachments, portal.Attachment{Filename: base + ".p7b",
+				ContentType: "application/pkcs7-mime; smime-type=certs-only", Data: p7})
 		}
 		out = append(out, e)
 	}
