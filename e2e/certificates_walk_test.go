@@ -191,15 +191,15 @@ func cwHexEq(shown, want string) bool {
 // is the issued certificate and whose .p7b opens with openssl pkcs7 and
 // holds the certificate and its chain; the requestor and the other
 // address get one notice each with a working link to the certificate
-// page; an anonymous visitor following the link signs in first.
+// page, which a signed-out requestor reaches after signing in (it led to
+// the dashboard); someone without an account sees nothing of it.
 func TestCertWalkIssuedMailEnglish(t *testing.T) {
 	dir := t.TempDir()
 	srv := harness.StartServer(t, harness.ServerOptions{Env: []string{"CERTDESK_DNS_RESOLVER=" + issEmptyDNS(t)}})
-	page, ctx := harness.NewPage(t, srv)
+	page, _ := harness.NewPage(t, srv)
 	harness.SignInAs(t, page, srv, harness.RoleAccountAdmin)
 	caPage, caCtx := harness.NewPage(t, srv)
 	harness.SignInAs(t, caPage, srv, harness.RoleCAAdmin)
-	_ = caPage
 
 	k := cwNewKey(t, dir, "Jane Doe")
 	cwOrder(t, page, "Jane Doe", "jane@example.com", k.csrPEM, "boss@example.com, JANE@example.com, Admin@Example.com")
@@ -324,7 +324,6 @@ func TestCertWalkIssuedMailEnglish(t *testing.T) {
 			t.Errorf("anonymous download %s: %d %s", f, st, hdr.Get("Content-Type"))
 		}
 	}
-	_ = ctx
 }
 
 // TestCertWalkIssuedMailDutch: a requestor whose browser asks for Dutch

@@ -22,7 +22,9 @@ import (
 //	                               (crash or a failed completion): the serial is
 //	                               listed on the CRL and answered revoked by OCSP
 //	RevokeCertificate  'revoked'   revoked by the requestor, an administrator or
-//	                               the system (KeyGen re-issue: superseded)
+//	                               the system (KeyGen re-issue: superseded);
+//	                               keyCompromise also revokes every other live
+//	                               certificate of the key (compromised.go)
 //
 // A partial unique index (certificates_live) allows one 'issuing' or
 // 'issued' row per recipient and plan period, so concurrent attempts
@@ -166,11 +168,22 @@ func (db *DB) BeginIssuances(ctx context.Context, tx *sql.Tx, certs []*portal.Ce
 // marks its recipient issued with it as the current certificate, inside tx
 // (with the payment and the emails). The row must still be 'issuing' and
 // the recipient 'ready' (ErrRecipientNotReady otherwise).
+//
+// The SHA-256 of the certificate's subjectPublicKeyInfo is stored with it
+// (compromised.go). A certificate whose key was reported compromised
+// meanwhile (a keyCompromise revocation that committed while it was
+// signed) is not stored: ErrKeyCompromised (SBR 6.1.1.3 (4)).
 func (db *DB) CompleteIssuance(ctx context.Context, tx *sql.Tx, c portal.Certificate, settledCents int64) error {
+	spki := spkiHashOfCert(c.DER)
+	if bad, err := db.keyCompromised(ctx, tx, spki); err != nil {
+		return err
+	} else if bad {
+		return ErrKeyCompromised
+	}
 	res, err := tx.ExecContext(ctx, `UPDATE certificates SET status = 'issued', der = ?, subject = ?, emails = ?, profile = ?,
-		not_before = ?, not_after = ?, fingerprint_sha256 = ?, settled_cents = ? WHERE id = ? AND status = 'issuing'`,
+		not_before = ?, not_after = ?, fingerprint_sha256 = ?, settled_cents = ?, spki_sha256 = ? WHERE id = ? AND status = 'issuing'`,
 		c.DER, c.Subject, strings.Join(c.Emails, ","), c.Profile, fmtTime(c.NotBefore), fmtTime(c.NotAfter),
-		c.FingerprintSHA, settledCents, c.ID)
+		c.FingerprintSHA, settledCents, spki, c.ID)
 	if err != nil {
 		return err
 	}
@@ -210,13 +223,14 @@ func (db *DB) RevokeUnstored(ctx context.Context, q Querier, id int64, der []byt
 	if q == nil {
 		q = db.DB
 	}
-	var d any
+	var d, spki any
 	if len(der) > 0 {
-		d = der
+		d, spki = der, spkiHashOfCert(der)
 	}
 	_, err := q.ExecContext(ctx, `UPDATE certificates SET status = 'revoked', der = COALESCE(?, der), failure = ?,
-		revoked_at = ?, revocation_reason = 5, revoked_by = 'system' WHERE id = ? AND status IN ('issuing','failed')`,
-		d, failure, fmtTime(db.now()), id)
+		revoked_at = ?, revocation_reason = 5, revoked_by = 'system', spki_sha256 = COALESCE(?, spki_sha256)
+		WHERE id = ? AND status IN ('issuing','failed')`,
+		d, failure, fmtTime(db.now()), spki, id)
 	return err
 }
 
@@ -292,6 +306,10 @@ func (db *DB) ListCertificates(ctx context.Context, accountID int64, limit, offs
 // (accountID 0: any account, for the system) with an RFC 5280 reason code,
 // recording who did it. An already revoked certificate is a conflict
 // ("certs.already_revoked"); another account's is not found.
+//
+// With reason keyCompromise (1) the certificate's key is recorded as
+// compromised and every other live certificate of that key is revoked
+// too, in tx (SBR 4.9.1.1 (3); compromised.go).
 func (db *DB) RevokeCertificate(ctx context.Context, tx *sql.Tx, accountID, id int64, reason int, at time.Time, by string) error {
 	q := `UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ?, revoked_by = ?
 		WHERE id = ? AND status = 'issued'`
@@ -305,6 +323,10 @@ func (db *DB) RevokeCertificate(ctx context.Context, tx *sql.Tx, accountID, id i
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 1 {
+		if reason == ReasonKeyCompromise {
+			_, err := db.compromiseKey(ctx, tx, id, at, by)
+			return err
+		}
 		return nil
 	}
 	var st string

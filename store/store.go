@@ -89,6 +89,10 @@ func Open(ctx context.Context, path string, clock portal.Clock) (*DB, error) {
 		sqldb.Close()
 		return nil, err
 	}
+	if err := db.backfillSPKI(ctx); err != nil { // migration 0050 (compromised.go)
+		sqldb.Close()
+		return nil, err
+	}
 	db.startCheckpointer()
 	return db, nil
 }
