@@ -21,7 +21,9 @@ package ordering
 
 import (
 	"context"
+	"crypto"
 	"crypto/sha256"
+	"crypto/x509"
 	"database/sql"
 	"encoding/hex"
 	"errors"
@@ -294,7 +296,8 @@ func results(items []*batchItem) []BatchResult {
 	return out
 }
 
-// prepare loads a recipient, checks CAA and fills the intent row.
+// prepare loads a recipient, checks the key and CAA and fills the intent
+// row.
 func (p *Pipeline) prepare(ctx context.Context, it *batchItem, memo *loadMemo) {
 	d, out, hold, err := p.load(ctx, it.id, memo)
 	if hold != "" {
@@ -307,6 +310,16 @@ func (p *Pipeline) prepare(ctx context.Context, it *batchItem, memo *loadMemo) {
 	}
 	it.d = d
 	r := d.r
+	// SBR 6.1.1.3 (4): never for a key reported compromised (a plan's
+	// next period or another order with the CSR of a revoked certificate).
+	if bad, err := p.keyCompromised(ctx, d.request.PublicKey); err != nil {
+		it.finish(Skipped, err)
+		return
+	} else if bad {
+		p.log().Warn("issuance refused: the key of the request was reported compromised", "recipient_id", r.ID)
+		it.hold = KeyCompromised
+		return
+	}
 	// CAA issuemail (SBR 4.2.2.1) for the address's domain.
 	if p.CAA != nil {
 		dom := portal.EmailDomain(r.Email)
@@ -324,6 +337,49 @@ func (p *Pipeline) prepare(ctx context.Context, it *batchItem, memo *loadMemo) {
 	it.serial = ca.NewSerial()
 	it.cert = portal.Certificate{AccountID: r.AccountID, OrderID: r.OrderID, RecipientID: r.ID, PlanPeriod: r.PlanPeriod,
 		Serial: SerialHex(it.serial), Emails: []string{r.Email}, Profile: ProfileName(d.prod)}
+}
+
+// KeyCompromised is the reason a recipient is held when the key of its
+// request was reported compromised (SBR 6.1.1.3 (4)); its translation is
+// certs.key_compromised.
+const KeyCompromised = "The key of this request was reported compromised; a new key is needed."
+
+// CompromisedKeys is the store's record of compromised keys (store.DB,
+// migration 0050), looked up by the SHA-256 of a key's DER
+// subjectPublicKeyInfo (SPKISHA256).
+type CompromisedKeys interface {
+	KeyCompromised(ctx context.Context, spkiSHA256 []byte) (bool, error)
+}
+
+// SPKISHA256 is the SHA-256 of a public key's DER subjectPublicKeyInfo,
+// as x509.CreateCertificate puts it into the certificate.
+func SPKISHA256(pub crypto.PublicKey) ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(der)
+	return sum[:], nil
+}
+
+// keyCompromised reports whether pub was recorded as compromised. A store
+// without the record (CompromisedKeys; store.DB has it) answers false.
+func (p *Pipeline) keyCompromised(ctx context.Context, pub crypto.PublicKey) (bool, error) {
+	return isKeyCompromised(ctx, p.Store, pub)
+}
+
+func isKeyCompromised(ctx context.Context, store any, pub crypto.PublicKey) (bool, error) {
+	ck, ok := store.(CompromisedKeys)
+	if !ok || pub == nil {
+		return false, nil
+	}
+	h, err := SPKISHA256(pub)
+	if err != nil {
+		// Not a key x509 can put into a certificate, so never in one
+		// revoked for keyCompromise (the CA's intake refuses it anyway).
+		return false, nil
+	}
+	return ck.KeyCompromised(ctx, h)
 }
 
 // loadMemo keeps, for one batch, the rows its recipients share: their
