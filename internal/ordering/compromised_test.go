@@ -185,6 +185,55 @@ func TestKeyCompromiseRevokesThePlansOtherCertificate(t *testing.T) {
 	}
 }
 
+// The order form and the API refuse a CSR of a compromised key beside its
+// field (with the other recipients' errors), store nothing, and accept a
+// CSR of another key.
+func TestOrderWithACompromisedKeysCSRIsRefused(t *testing.T) {
+	e := newRenewEnv(t)
+	ctx := context.Background()
+	csr := newCSR(t)
+	c1 := e.issuedFor("first@example.com", csr)
+	in := ordering.Input{Product: portal.ProductIndividual, Validity: ordering.Validity1Y, PaymentMethod: portal.PayContract, Agreed: true,
+		Recipients: []ordering.RecipientInput{{Email: "a@example.com", HasCSR: true, CSR: csr}, {Email: "b@example.com", HasCSR: true, CSR: newCSR(t)}}}
+	orders := e.count(`SELECT COUNT(*) FROM orders`)
+
+	// Before the key is reported, the order is accepted.
+	if _, err := e.svc.Check(ctx, e.user, in); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	if err := e.p.Revoke(ctx, e.acct, c1.ID, 1, "req@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.svc.Submit(ctx, e.user, in)
+	var found *portal.Error
+	for _, fe := range portal.AsFieldErrors(err) {
+		if fe.Field == "r0_csr" {
+			found = fe
+		}
+		if fe.Field == "r1_csr" {
+			t.Errorf("the other key's CSR is refused: %v", fe)
+		}
+	}
+	if found == nil || found.Key != "certs.csr_key_compromised" || portal.ErrorCode(err) != portal.EInvalid {
+		t.Fatalf("Submit: %v, want a field error for r0_csr (certs.csr_key_compromised)", err)
+	}
+	if n := e.count(`SELECT COUNT(*) FROM orders`); n != orders {
+		t.Errorf("%d orders stored, want %d", n, orders)
+	}
+	// With the other errors of the form at once.
+	in.Agreed = false
+	_, err = e.svc.Submit(ctx, e.user, in)
+	if fieldErr(err, "r0_csr") == "" || fieldErr(err, "agree") == "" {
+		t.Errorf("errors shown together: %v", portal.AsFieldErrors(err))
+	}
+	in.Agreed = true
+
+	in.Recipients = in.Recipients[1:]
+	if _, err := e.svc.Submit(ctx, e.user, in); err != nil {
+		t.Errorf("the other key: %v", err)
+	}
+}
+
 // KeyGen: a CSR of a compromised key sent through a link is not issued.
 func TestKeyGenCSROfACompromisedKeyIsNotIssued(t *testing.T) {
 	e := newKGEnv(t)

@@ -16,7 +16,7 @@ import (
 // nothing is missing).
 func (s *Service) Submit(ctx context.Context, u portal.User, in Input) (portal.Order, error) {
 	ch, err := s.Check(ctx, u, in)
-	if err != nil {
+	if err = s.refuseCompromisedKeys(ctx, ch, err); err != nil {
 		return portal.Order{}, err
 	}
 	o := ch.Order
@@ -143,6 +143,39 @@ func (s *Service) Submit(ctx context.Context, u portal.User, in Input) (portal.O
 		}
 	}
 	return s.Store.Order(ctx, nil, u.AccountID, o.ID)
+}
+
+// refuseCompromisedKeys adds to Check's outcome (ch, err) a field error
+// beside every CSR whose key was reported compromised (SBR 6.1.1.3 (4):
+// a certificate of that key was revoked for keyCompromise), so the order
+// form and the API refuse it at once with the other errors, instead of an
+// order whose issuance is held. The pipeline checks again at issuance.
+func (s *Service) refuseCompromisedKeys(ctx context.Context, ch *Checked, err error) error {
+	if ch == nil || s.ParseCSR == nil {
+		return err
+	}
+	var fe portal.FieldErrors
+	if err != nil && !errors.As(err, &fe) {
+		return err
+	}
+	for i, r := range ch.Order.Recipients {
+		if r.CSR == "" {
+			continue
+		}
+		pub, perr := s.ParseCSR([]byte(r.CSR))
+		if perr != nil {
+			continue // Check reported it
+		}
+		bad, kerr := isKeyCompromised(ctx, s.Store, pub)
+		if kerr != nil {
+			return kerr
+		}
+		if bad {
+			fe.Add(RecipientField(i, "csr"), "certs.csr_key_compromised",
+				"The key of this CSR was reported compromised (a certificate for it was revoked for key compromise), so no certificate can be issued for it. Generate a new key and paste its CSR.")
+		}
+	}
+	return fe.Err()
 }
 
 // Advance recomputes every open recipient of an account (0 = all) after a
