@@ -37,6 +37,15 @@ type noSettle struct{}
 
 func (noSettle) Settle(context.Context, *sql.Tx, int64, int64, int64) error { return nil }
 
+// validatedMailboxes: every address counts as validated (the pipeline
+// re-checks mailbox validation at issuance, SBR 4.2.1; these tests are
+// about the certificate pages, the check is tested in internal/ordering).
+type validatedMailboxes struct{}
+
+func (validatedMailboxes) MailboxValidated(context.Context, portal.Querier, int64, string) (bool, error) {
+	return true, nil
+}
+
 type certEnv struct {
 	*testEnv
 	auth *ca.Authority
@@ -59,7 +68,7 @@ func newCertEnv(t *testing.T) *certEnv {
 	}
 	logs := &strings.Builder{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
-	pipe := &ordering.Pipeline{Store: db, CA: auth, Billing: noSettle{}, Clock: clock, Log: log}
+	pipe := &ordering.Pipeline{Store: db, CA: auth, Billing: noSettle{}, Clock: clock, Log: log, Mailboxes: validatedMailboxes{}}
 	keys := [][]byte{[]byte(strings.Repeat("k", 64)), []byte(strings.Repeat("b", 32))}
 	s := New(Config{BaseURL: "http://127.0.0.1"}, Deps{DB: db, Identity: &identity.Service{Store: db, Clock: clock}, Clock: clock,
 		Log: log, SessionKeys: keys, CA: auth, Certs: pipe})

@@ -62,6 +62,11 @@ func newKGTest(t *testing.T) *kgTest {
 		t.Fatal(err)
 	}
 	orgID, _ := res.LastInsertId()
+	// Its domain, validated now: issuance re-checks it (SBR 4.2.1).
+	if _, err := e.db.Exec(`INSERT INTO domains(account_id, organization_id, name, method, status, validated_at, expires_at, created_at)
+		VALUES (?, ?, 'example.com', 'dns_txt', 'validated', ?, ?, ?)`, u.AccountID, orgID, fmtT(now), fmtT(now.AddDate(0, 0, 398)), fmtT(now)); err != nil {
+		t.Fatal(err)
+	}
 	o := portal.Order{AccountID: u.AccountID, UserID: u.ID, Product: portal.ProductBusiness, OrganizationID: orgID, SignatureHash: portal.SHA256,
 		PeriodStart: now, PeriodEnd: now.AddDate(1, 0, 0), PaymentMethod: portal.PayContract, AmountCents: 1000, AgreementVersion: "t", AgreedAt: now,
 		Recipients: []portal.Recipient{{Email: "jane@example.com", CommonName: "Jane Doe", CNFromName: true, Status: portal.RecipientAwaitingKeyGen}}}

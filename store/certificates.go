@@ -425,13 +425,16 @@ func (db *DB) SetRecipientCSR(ctx context.Context, tx *sql.Tx, id int64, csrPEM 
 // certificate nobody can use (and charge for it). A held recipient stays
 // held, for CA staff, without a CSR (ReleaseHeld then sends it back to key
 // generation); one still ready awaits key generation again (its link,
-// unspent, works again). Nothing changes when the recipient meanwhile has
+// unspent, works again); one sent back to a validation that lapsed keeps
+// waiting for it without the CSR (once revalidated it gets a new link).
+// Nothing changes when the recipient meanwhile has
 // another CSR or another status; status is "" then.
 func (db *DB) WithdrawKeyGenCSR(ctx context.Context, id int64, csrPEM string) (status portal.RecipientStatus, err error) {
 	var st string
 	err = db.QueryRowContext(ctx, `UPDATE recipients SET csr_pem = '',
 		status = CASE status WHEN 'ready' THEN 'awaiting_key_generation' ELSE status END
-		WHERE id = ? AND csr_pem = ? AND status IN ('ready', 'held') RETURNING status`, id, csrPEM).Scan(&st)
+		WHERE id = ? AND csr_pem = ? AND status IN ('ready', 'held', 'awaiting_organization_validation',
+			'awaiting_domain_validation', 'awaiting_mailbox_validation') RETURNING status`, id, csrPEM).Scan(&st)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}

@@ -24,6 +24,18 @@ func (db *DB) ReleaseHeld(ctx context.Context, recipientID int64) (status portal
 	return portal.RecipientStatus(st), err
 }
 
+// RequeueReady sends a ready recipient back to waiting (status: a
+// validation it relies on lapsed before issuance, SBR 4.2.1); false when
+// it is no longer ready (issued or changed meanwhile).
+func (db *DB) RequeueReady(ctx context.Context, tx *sql.Tx, id int64, status portal.RecipientStatus) (bool, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE recipients SET status = ?, held_reason = '' WHERE id = ? AND status = 'ready'`, string(status), id)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
 // RecipientStatuses reads the status of several recipients in one query.
 func (db *DB) RecipientStatuses(ctx context.Context, ids []int64) (map[int64]string, error) {
 	out := map[int64]string{}

@@ -74,6 +74,9 @@ func wireCA(a *app, caa ordering.CAAChecker) (*caService, error) {
 	}
 	p := &ordering.Pipeline{Store: a.db, CA: auth, Billing: a.billing, CAA: caa, Clock: a.clock, Log: a.log,
 		Mail: a.mailer, BaseURL: a.cfg.BaseURL}
+	if a.validation != nil {
+		p.Mailboxes = a.validation // SBR 4.2.1 at issuance: the same answer the ordering service gets
+	}
 	return &caService{Authority: auth, Pipeline: p, log: a.log, clock: a.clock, every: time.Minute}, nil
 }
 

@@ -66,6 +66,10 @@ type IssueStore interface {
 	Recipient(ctx context.Context, q portal.Querier, id int64) (portal.Recipient, error)
 	OrderHead(ctx context.Context, q portal.Querier, id int64) (portal.Order, int, error)
 	OrgsForAccount(ctx context.Context, q portal.Querier, accountID int64) ([]portal.Organization, error)
+	DomainsForOrg(ctx context.Context, q portal.Querier, orgID int64) ([]portal.Domain, error)
+	LastMailboxValidation(ctx context.Context, q portal.Querier, accountID int64, email string) (time.Time, error)
+	RequeueReady(ctx context.Context, tx *sql.Tx, id int64, status portal.RecipientStatus) (bool, error)
+	CompromisedKeys // SBR 6.1.1.3 (4): a store without the record does not compile
 	UserByID(ctx context.Context, id int64) (portal.User, error)
 	OpenRecipients(ctx context.Context, q portal.Querier, accountID int64) ([]portal.Recipient, error)
 	CompleteOrderIfDone(ctx context.Context, q portal.Querier, orderID int64) error
@@ -136,6 +140,12 @@ type Pipeline struct {
 	// BatchSize: IssueReady issues this many recipients per batch
 	// (default DefaultBatchSize).
 	BatchSize int
+	// Mailboxes answers whether an address's mailbox validation is current
+	// (validation.Service, as for the ordering service); nil: the store's
+	// last validation with the 30-day reuse rule.
+	Mailboxes interface {
+		MailboxValidated(ctx context.Context, q portal.Querier, accountID int64, email string) (bool, error)
+	}
 }
 
 var _ Issuer = (*Pipeline)(nil)
@@ -192,6 +202,9 @@ type issueData struct {
 	org     *portal.Organization
 	user    portal.User
 	request ca.IssueRequest
+	// back: a validation the certificate relies on is no longer current
+	// (SBR 4.2.1); the recipient goes back to waiting for it.
+	back portal.RecipientStatus
 }
 
 // Issue is IssueRecipient with the outcome: a batch of one (IssueBatch).
@@ -253,19 +266,67 @@ func (p *Pipeline) load(ctx context.Context, recipientID int64, m *loadMemo) (d 
 		if d.org == nil {
 			return nil, Skipped, "the order's organization is missing", nil
 		}
-		// SBR 4.2.1: the organization's validation must be current when
-		// the certificate is issued; the ordering service moves the
-		// recipient back to "awaiting organization validation".
-		if !d.org.Current(p.now()) {
-			return nil, Skipped, "", fmt.Errorf("organization %d validation is not current; issuance deferred", d.org.ID)
-		}
 		if prod.OrgInSubject {
 			req.OrgName, req.OrgCountry = d.org.LegalName, strings.ToUpper(strings.TrimSpace(d.org.Country))
 			req.OrgIdentifier = OrgIdentifier(d.org.Country, d.org.Registration)
 		}
 	}
 	d.request = req
+	if d.back, err = p.validationLapsed(ctx, d); err != nil {
+		return nil, Skipped, "", err
+	}
+	if d.back != "" {
+		return d, Skipped, "", nil
+	}
 	return d, Issued, "", nil
+}
+
+// mailboxValidated asks p.Mailboxes (the validation service, which the
+// ordering service asks too), else the store with the same 30-day rule.
+func (p *Pipeline) mailboxValidated(ctx context.Context, accountID int64, email string, now time.Time) (bool, error) {
+	if p.Mailboxes != nil {
+		return p.Mailboxes.MailboxValidated(ctx, nil, accountID, email)
+	}
+	e, ok := portal.NormalizeEmail(email)
+	if !ok {
+		return false, nil
+	}
+	at, err := p.Store.LastMailboxValidation(ctx, nil, accountID, e)
+	if err != nil || at.IsZero() {
+		return false, err
+	}
+	return now.Before(at.Add(portal.MailboxValidationReuse)), nil
+}
+
+// validationLapsed is SBR 4.2.1 at issuance: the validations the
+// certificate relies on must be current when it is issued, not only when
+// the order was placed (a KeyGen link is used up to 30 days later, a plan's
+// next period starts years later, a held issuance is released later): the
+// organization's, then the address's mailbox validation (at most
+// portal.MailboxValidationReuse old) or a domain validation of the
+// organization covering it (at most 398 days). It returns the status the
+// recipient goes back to, or "" when all are current: the same rule as
+// advanceRecipients, which moves it on again once revalidated.
+func (p *Pipeline) validationLapsed(ctx context.Context, d *issueData) (portal.RecipientStatus, error) {
+	now := p.now()
+	if d.prod.NeedsOrganization && !d.org.Current(now) {
+		return portal.RecipientAwaitingOrg, nil
+	}
+	if d.prod.MailboxValidation {
+		ok, err := p.mailboxValidated(ctx, d.r.AccountID, d.r.Email, now)
+		if err != nil || !ok {
+			return portal.RecipientAwaitingMailbox, err
+		}
+		return "", nil
+	}
+	domains, err := p.Store.DomainsForOrg(ctx, nil, d.org.ID)
+	if err != nil {
+		return "", err
+	}
+	if !domainCurrent(domains, d.r.Email, now) {
+		return portal.RecipientAwaitingDomain, nil
+	}
+	return "", nil
 }
 
 var orgIDForm = regexp.MustCompile(`^(?:[A-Z]{3}[A-Z]{2}(?:\+[A-Z0-9]{1,3})?-.+|GOV[A-Z]{2}(?:\+[A-Z0-9]{1,3})?|INTXG)$`)
@@ -531,6 +592,9 @@ func (p *Pipeline) IssueWithCSR(ctx context.Context, recipientID int64, csrPEM s
 	case portal.RecipientHeld:
 		return nil, &portal.Error{Code: portal.EConflict, Key: "keygen.held",
 			Message: "The CA holds this certificate for review, so the key made in this page cannot be used. When the review is done you will get a new link by email."}
+	case portal.RecipientAwaitingOrg, portal.RecipientAwaitingDomain, portal.RecipientAwaitingMailbox:
+		return nil, &portal.Error{Code: portal.EConflict, Key: "keygen.revalidate",
+			Message: "A validation this certificate needs has expired and must be done again first. Nothing was saved; when it is done you will get a new link by email."}
 	case portal.RecipientAwaitingKeyGen:
 		p.log().Warn("keygen: issuance deferred; the recipient can try again with the same link", "recipient_id", recipientID, "err", err)
 		return nil, &portal.Error{Code: portal.EConflict, Key: "keygen.deferred",

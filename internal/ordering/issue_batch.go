@@ -56,7 +56,8 @@ type BatchResult struct {
 type batchItem struct {
 	id     int64
 	d      *issueData
-	hold   string // a refusal found while loading: hold with this reason
+	hold   string                 // a refusal found while loading: hold with this reason
+	back   portal.RecipientStatus // a validation lapsed (SBR 4.2.1): back to waiting for it
 	serial *big.Int
 	cert   portal.Certificate
 	iss    *ca.Issued
@@ -124,10 +125,12 @@ func (p *Pipeline) IssueBatch(ctx context.Context, recipientIDs []int64) []Batch
 
 	// 2. Intent: ONE transaction with the holds found while loading and
 	// every intent row, before anything is signed.
-	var holds, intents []*batchItem
+	var holds, backs, intents []*batchItem
 	for _, it := range items {
 		switch {
 		case it.done:
+		case it.back != "":
+			backs = append(backs, it)
 		case it.hold != "":
 			holds = append(holds, it)
 		default:
@@ -135,9 +138,15 @@ func (p *Pipeline) IssueBatch(ctx context.Context, recipientIDs []int64) []Batch
 		}
 	}
 	var signing []*batchItem
-	if len(holds)+len(intents) > 0 {
+	if len(holds)+len(backs)+len(intents) > 0 {
 		err := p.Store.Tx(ctx, func(tx *sql.Tx) error {
 			signing = signing[:0]
+			for _, it := range backs {
+				if _, err := p.Store.RequeueReady(ctx, tx, it.id, it.back); err != nil {
+					return err
+				}
+				it.out = Skipped
+			}
 			for _, it := range holds {
 				ok, err := p.Store.HoldRecipient(ctx, tx, it.id, it.hold)
 				if err != nil {
@@ -169,12 +178,12 @@ func (p *Pipeline) IssueBatch(ctx context.Context, recipientIDs []int64) []Batch
 			return nil
 		})
 		if err != nil {
-			for _, it := range append(holds, intents...) {
+			for _, it := range append(append(holds, backs...), intents...) {
 				it.finish(Skipped, err)
 			}
 			return results(items)
 		}
-		for _, it := range append(holds, intents...) {
+		for _, it := range append(append(holds, backs...), intents...) {
 			it.done = true
 		}
 		for _, it := range signing {
@@ -300,6 +309,12 @@ func results(items []*batchItem) []BatchResult {
 // row.
 func (p *Pipeline) prepare(ctx context.Context, it *batchItem, memo *loadMemo) {
 	d, out, hold, err := p.load(ctx, it.id, memo)
+	if err == nil && d != nil && d.back != "" {
+		p.log().Info("a validation lapsed before issuance (SBR 4.2.1): the recipient waits for it again",
+			"recipient_id", it.id, "status", string(d.back))
+		it.back = d.back
+		return
+	}
 	if hold != "" {
 		it.hold = hold
 		return

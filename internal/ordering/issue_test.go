@@ -10,12 +10,14 @@ import (
 	"database/sql"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -126,6 +128,12 @@ func newIssueEnv(t *testing.T) *issueEnv {
 		t.Fatal(err)
 	}
 	orgID, _ := res.LastInsertId()
+	// The organization's domain, validated now (SBR 4.2.1: issuance checks
+	// that the validations it relies on are still current).
+	if _, err := db.Exec(`INSERT INTO domains(account_id, organization_id, name, method, status, validated_at, expires_at, created_at)
+		VALUES (?, ?, 'example.com', 'dns_txt', 'validated', ?, ?, ?)`, a.ID, orgID, ts(now), ts(now.AddDate(0, 0, 398)), ts(now)); err != nil {
+		t.Fatal(err)
+	}
 	auth := testCA(t, clock)
 	e := &issueEnv{db: db, auth: auth, bill: &fakeSettler{}, clock: clock, acct: a.ID, user: u, orgID: orgID, t: t}
 	e.p = &ordering.Pipeline{Store: db, CA: auth, Billing: e.bill, Clock: clock, BaseURL: "http://127.0.0.1:8080",
@@ -165,7 +173,23 @@ func (e *issueEnv) order(product portal.ProductID, end time.Time, st portal.Reci
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	e.validateMailboxes(emails...)
 	return o
+}
+
+var mailboxSeq atomic.Int64
+
+// validateMailboxes records a mailbox validation of each address now (the
+// mailbox-validated product checks one of at most 30 days at issuance).
+func (e *issueEnv) validateMailboxes(emails ...string) {
+	e.t.Helper()
+	now := e.clock.Now().UTC().Format("2006-01-02T15:04:05.000000000Z")
+	for _, em := range emails {
+		if _, err := e.db.Exec(`INSERT INTO mailbox_validations(account_id, email, token_hash, created_at, expires_at, used_at, validated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, e.acct, strings.ToLower(em), fmt.Sprintf("test-%s-%d", em, mailboxSeq.Add(1)), now, now, now, now); err != nil {
+			e.t.Fatal(err)
+		}
+	}
 }
 
 func (e *issueEnv) recipient(id int64) portal.Recipient {
@@ -611,6 +635,61 @@ func TestOrgIdentifier(t *testing.T) {
 	} {
 		if got := ordering.OrgIdentifier(tc.country, tc.reg); got != tc.want {
 			t.Errorf("OrgIdentifier(%q, %q) = %q, want %q", tc.country, tc.reg, got, tc.want)
+		}
+	}
+}
+
+// SBR 4.2.1 at issuance: a recipient whose validations were current when
+// it became ready but lapsed before issuance (the scheduler runs later, a
+// held issuance is released later) goes back to waiting for that
+// validation instead of being issued: the domain (398 days), the
+// organization (825 days), the mailbox (30 days). Current again, it issues.
+func TestIssuanceRechecksLapsedValidations(t *testing.T) {
+	e := newIssueEnv(t)
+	ctx := context.Background()
+	end := e.clock.Now().AddDate(1, 0, 0)
+	ts := func(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000000Z") }
+	past := ts(e.clock.Now().Add(-time.Hour))
+	cases := []struct {
+		name    string
+		product portal.ProductID
+		lapse   string // SQL that makes the validation lapse
+		restore string
+		want    portal.RecipientStatus
+	}{
+		{"domain", portal.ProductOrganization, `UPDATE domains SET expires_at = '` + past + `'`,
+			`UPDATE domains SET expires_at = '` + ts(end) + `'`, portal.RecipientAwaitingDomain},
+		{"organization", portal.ProductOrganization, `UPDATE organizations SET expires_at = '` + past + `'`,
+			`UPDATE organizations SET expires_at = '` + ts(end) + `'`, portal.RecipientAwaitingOrg},
+		{"mailbox", portal.ProductIndividual, `UPDATE mailbox_validations SET validated_at = '` + ts(e.clock.Now().AddDate(0, 0, -31)) + `'`,
+			`UPDATE mailbox_validations SET validated_at = '` + ts(e.clock.Now()) + `'`, portal.RecipientAwaitingMailbox},
+	}
+	for _, c := range cases {
+		o := e.order(c.product, end, portal.RecipientReady, c.name+"@example.com")
+		rid := o.Recipients[0].ID
+		if _, err := e.db.Exec(c.lapse); err != nil {
+			t.Fatal(err)
+		}
+		out, err := e.p.Issue(ctx, rid)
+		if err != nil || out == ordering.Issued {
+			t.Fatalf("%s lapsed: %v %v", c.name, out, err)
+		}
+		r := e.recipient(rid)
+		if r.Status != c.want || r.CertificateID != 0 || r.CSR == "" {
+			t.Fatalf("%s lapsed: status %s, certificate %d, CSR kept %v; want %s", c.name, r.Status, r.CertificateID, r.CSR != "", c.want)
+		}
+		if n := e.count(`SELECT COUNT(*) FROM certificates WHERE recipient_id = ?`, rid); n != 0 {
+			t.Fatalf("%s lapsed: %d certificate rows", c.name, n)
+		}
+		// Validated again (advanceRecipients makes it ready): issued.
+		if _, err := e.db.Exec(c.restore); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.db.Exec(`UPDATE recipients SET status = 'ready' WHERE id = ?`, rid); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := e.p.Issue(ctx, rid); err != nil || out != ordering.Issued {
+			t.Fatalf("%s validated again: %v %v", c.name, out, err)
 		}
 	}
 }

@@ -145,6 +145,23 @@ func TestKeyGenLinkWindows(t *testing.T) {
 		t.Errorf("exchange with a replaced link: %v", err)
 	}
 
+	// 31 days on, the address's mailbox validation (30 days, SBR 4.2.1) has
+	// lapsed: the exchange is refused before anything is kept, and the
+	// recipient waits for a new mailbox validation.
+	var pe *portal.Error
+	if _, err := e.ks.Exchange(ctx, tok3, rsaCSR(t)); !errors.As(err, &pe) || pe.Key != "keygen.revalidate" {
+		t.Fatalf("exchange after the mailbox validation lapsed: %v", err)
+	}
+	if got := e.recipient(r.ID); got.Status != portal.RecipientAwaitingMailbox || got.CSR != "" {
+		t.Fatalf("after a lapsed validation: %s, CSR %d bytes", got.Status, len(got.CSR))
+	}
+	// Validated again: back to key generation, a new link.
+	e.validateMailboxes("kg@example.com")
+	if _, err := e.db.ExecContext(ctx, `UPDATE recipients SET status = 'awaiting_key_generation' WHERE id = ?`, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	tok3 = e.send(o, r)
+
 	// Exchange issues and spends the link.
 	ic, err := e.ks.Exchange(ctx, tok3, rsaCSR(t))
 	if err != nil {

@@ -84,6 +84,7 @@ type renewEnv struct {
 func newRenewEnv(t *testing.T) *renewEnv {
 	kg := newKGEnv(t)
 	e := &renewEnv{kgEnv: kg, bill: &renewBilling{}, val: &renewValidator{}}
+	kg.p.Mailboxes = e.val // the pipeline asks the same validator as the service (SBR 4.2.1 at issuance)
 	e.svc = &ordering.Service{Store: kg.db, Billing: e.bill, Validator: e.val, Issuer: kg.p, KeyGen: kg.ks,
 		ParseCSR: ca.ParseCSR, Clock: kg.clock, Log: kg.p.Log}
 	e.rn = &ordering.Renewals{Store: kg.db, Orders: e.svc, Clock: kg.clock, Log: kg.p.Log, BaseURL: "http://127.0.0.1:8080"}
@@ -304,8 +305,8 @@ func TestPlanNextPeriodRestartsStaleValidation(t *testing.T) {
 	ctx := context.Background()
 	now := e.clock.Now()
 	ts := func(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000000Z") }
-	if _, err := e.db.Exec(`INSERT INTO domains(account_id, organization_id, name, method, status, validated_at, expires_at, created_at)
-		VALUES (?, ?, 'example.com', 'dns_txt', 'validated', ?, ?, ?)`, e.acct, e.orgID, ts(now), ts(now.Add(portal.DomainValidationReuse)), ts(now)); err != nil {
+	if _, err := e.db.Exec(`UPDATE domains SET validated_at = ?, expires_at = ? WHERE organization_id = ? AND name = 'example.com'`,
+		ts(now), ts(now.Add(portal.DomainValidationReuse)), e.orgID); err != nil {
 		t.Fatal(err)
 	}
 	// The organization was validated again since (825-day reuse).
