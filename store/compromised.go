@@ -70,8 +70,15 @@ func (db *DB) keyCompromised(ctx context.Context, q Querier, h string) (bool, er
 
 // compromiseKey records the key of certificate certID as compromised and
 // revokes, with reason keyCompromise, every other live certificate of
-// that key, of any account (SBR 4.9.1.1: the key is compromised whoever
-// holds a certificate for it), inside tx. It returns how many it revoked.
+// that key in the same account (SBR 4.9.1.1), inside tx. It returns how
+// many it revoked.
+//
+// Another account's certificates of the key are not revoked on this report:
+// a CSR is not secret, so anyone could order a certificate with another
+// subscriber's public key and report it compromised, revoking that
+// subscriber's certificates. Doing that across accounts needs proof of
+// possession of the private key (not built); CA staff can revoke them. The
+// key is still refused for new certificates of any account.
 func (db *DB) compromiseKey(ctx context.Context, tx *sql.Tx, certID int64, at time.Time, by string) (int64, error) {
 	var spki sql.NullString
 	var der []byte
@@ -95,15 +102,15 @@ func (db *DB) compromiseKey(ctx context.Context, tx *sql.Tx, certID int64, at ti
 	return db.revokeSiblings(ctx, tx, certID, h, serial, at)
 }
 
-// revokeSiblings revokes (keyCompromise, at) every live certificate other
-// than certID whose key has the hash h, the key of certificate serial.
-// revoked_by names that serial, not who reported it: the siblings may
-// belong to another account.
+// revokeSiblings revokes (keyCompromise, at) every live certificate of
+// certID's account other than certID whose key has the hash h, the key of
+// certificate serial. revoked_by names that serial.
 func (db *DB) revokeSiblings(ctx context.Context, tx *sql.Tx, certID int64, h, serial string, at time.Time) (int64, error) {
 	res, err := tx.ExecContext(ctx, `UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ?, revoked_by = ?
-		WHERE spki_sha256 = ? AND status = 'issued' AND not_after > ? AND id <> ?`,
+		WHERE spki_sha256 = ? AND status = 'issued' AND not_after > ? AND id <> ?
+		AND account_id = (SELECT account_id FROM certificates WHERE id = ?)`,
 		fmtTime(at), ReasonKeyCompromise, "system: key compromise reported with certificate "+serial,
-		h, fmtTime(at), certID)
+		h, fmtTime(at), certID, certID)
 	if err != nil {
 		return 0, err
 	}

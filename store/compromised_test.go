@@ -120,7 +120,9 @@ func (e *compromiseEnv) compromised(pub crypto.PublicKey) bool {
 }
 
 // SBR 4.9.1.1 (3): revoking one certificate for keyCompromise revokes
-// every live certificate of that key (also another account's), records
+// every live certificate of that key in the account (not another
+// account's: a CSR is not secret, anyone could report another
+// subscriber's key; that needs proof of possession), records
 // the key, and a new certificate of it is not stored; certificates of
 // other keys, expired ones and those revoked before keep what they had.
 func TestKeyCompromiseRevokesEveryLiveCertificateOfTheKey(t *testing.T) {
@@ -149,7 +151,10 @@ func TestKeyCompromiseRevokesEveryLiveCertificateOfTheKey(t *testing.T) {
 	if st, reason, rat, _ := e.state(reported.ID); st != "revoked" || reason != 1 || !rat.Equal(at) {
 		t.Errorf("reported certificate: %s reason %d at %v", st, reason, rat)
 	}
-	for name, c := range map[string]portal.Certificate{"same account": sibling, "other account": otherAcct} {
+	if st, _, _, _ := e.state(otherAcct.ID); st != "issued" {
+		t.Errorf("another account's certificate of the key: %s; a subscriber's report must not revoke it", st)
+	}
+	for name, c := range map[string]portal.Certificate{"same account": sibling} {
 		st, reason, rat, by := e.state(c.ID)
 		if st != "revoked" || reason != 1 || !rat.Equal(at) {
 			t.Errorf("%s, same key: %s reason %d at %v; want revoked keyCompromise at %v", name, st, reason, rat, at)
@@ -180,7 +185,7 @@ func TestKeyCompromiseRevokesEveryLiveCertificateOfTheKey(t *testing.T) {
 	for _, c := range rev {
 		onCRL[c.Serial] = c.RevocationReason
 	}
-	for _, c := range []portal.Certificate{reported, sibling, otherAcct} {
+	for _, c := range []portal.Certificate{reported, sibling} {
 		if onCRL[c.Serial] != 1 {
 			t.Errorf("CRL entries %v lack %s as keyCompromise", onCRL, c.Serial)
 		}
@@ -197,8 +202,8 @@ func TestKeyCompromiseRevokesEveryLiveCertificateOfTheKey(t *testing.T) {
 	if r, _ := e.db.Recipient(ctx, nil, c.RecipientID); r.Status != portal.RecipientReady {
 		t.Errorf("recipient of the refused certificate: %s", r.Status)
 	}
-	if n := e.count(`SELECT COUNT(*) FROM certificates WHERE status = 'issued' AND spki_sha256 = ? AND not_after > ?`,
-		hex.EncodeToString(spkiHash(t, &k.PublicKey)), fmtTime(at)); n != 0 {
+	if n := e.count(`SELECT COUNT(*) FROM certificates WHERE status = 'issued' AND spki_sha256 = ? AND not_after > ? AND account_id = ?`,
+		hex.EncodeToString(spkiHash(t, &k.PublicKey)), fmtTime(at), e.users[0].AccountID); n != 0 {
 		t.Errorf("%d live certificates of the compromised key", n)
 	}
 	// Another key is still issued.
@@ -247,7 +252,7 @@ func TestBackfillFillsOldRowsAndRecordsOldKeyCompromises(t *testing.T) {
 		old = append(old, e.issue(e.users[0], &other.PublicKey, now, year))
 	}
 	reported := e.issue(e.users[0], &k.PublicKey, now, year)
-	since := e.issue(e.users[1], &k.PublicKey, now, year)
+	since := e.issue(e.users[0], &k.PublicKey, now, year)
 	garbage := e.issue(e.users[0], &other.PublicKey, now, year)
 	intent := portal.Certificate{AccountID: e.users[0].AccountID, OrderID: reported.OrderID, RecipientID: reported.RecipientID, PlanPeriod: 2,
 		Serial: "INTENT"}
