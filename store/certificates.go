@@ -174,7 +174,10 @@ func (db *DB) BeginIssuances(ctx context.Context, tx *sql.Tx, certs []*portal.Ce
 // meanwhile (a keyCompromise revocation that committed while it was
 // signed) is not stored: ErrKeyCompromised (SBR 6.1.1.3 (4)).
 func (db *DB) CompleteIssuance(ctx context.Context, tx *sql.Tx, c portal.Certificate, settledCents int64) error {
-	spki := spkiHashOfCert(c.DER)
+	spki := c.SPKISHA256 // the pipeline has it from the certificate it just parsed
+	if spki == "" {
+		spki = spkiHashOfCert(c.DER)
+	}
 	if bad, err := db.keyCompromised(ctx, tx, spki); err != nil {
 		return err
 	} else if bad {

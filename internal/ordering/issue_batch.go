@@ -473,6 +473,8 @@ func (p *Pipeline) sign(it *batchItem) {
 	c.NotBefore, c.NotAfter = iss.NotBefore, iss.NotAfter
 	sum := sha256.Sum256(iss.DER)
 	c.FingerprintSHA = hex.EncodeToString(sum[:])
+	spki := sha256.Sum256(iss.Certificate.RawSubjectPublicKeyInfo)
+	c.SPKISHA256 = hex.EncodeToString(spki[:])
 	it.emails = p.issuedEmails(it.d, *c, iss)
 }
 

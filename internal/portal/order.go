@@ -99,6 +99,7 @@ type Certificate struct {
 	NotBefore        time.Time
 	NotAfter         time.Time
 	FingerprintSHA   string
+	SPKISHA256       string // hex SHA-256 of the DER subjectPublicKeyInfo (store: from DER when empty)
 	RevokedAt        time.Time
 	RevocationReason int
 	CreatedAt        time.Time
