@@ -276,6 +276,22 @@ func TestParseCSR(t *testing.T) {
 				t.Fatalf("error may echo input: %q", err.Error())
 			}
 		})
+		// ParseAcceptedCSR (a stored CSR, verified at intake): the same
+		// answer, except that a bad self-signature is not looked at again.
+		t.Run("accepted/"+tc.name, func(t *testing.T) {
+			_, err := ParseAcceptedCSR(tc.input)
+			want := tc.wantKey
+			if want == KeyCSRBadSignature {
+				want = ""
+			}
+			if want == "" && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			var pe *portal.Error
+			if want != "" && (!errors.As(err, &pe) || pe.Key != want) {
+				t.Fatalf("got %v, want %s", err, want)
+			}
+		})
 	}
 }
 

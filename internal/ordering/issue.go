@@ -241,7 +241,7 @@ func (p *Pipeline) load(ctx context.Context, recipientID int64, m *loadMemo) (d 
 	if d.user, err = m.user(ctx, p.Store, o.UserID); err != nil {
 		return nil, Skipped, "", err
 	}
-	pub, err := ca.ParseCSR([]byte(r.CSR))
+	pub, err := ca.ParseAcceptedCSR([]byte(r.CSR)) // accepted (and its signature verified) at intake
 	if err != nil {
 		if portal.ErrorCode(err) == portal.EInternal {
 			return nil, Skipped, "", err
