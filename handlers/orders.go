@@ -397,7 +397,7 @@ func (s *Server) orderPage(c echo.Context) error {
 		}
 		rv := views.OrderRecipientVM{ID: r.ID, Email: r.Email, CommonName: r.CommonName,
 			Status: l.T("recipient.status." + string(r.Status)), StatusCls: recipientStatusClass(r.Status), CertID: r.CertificateID,
-			CanResend: r.Status == portal.RecipientAwaitingKeyGen && o.Status == portal.OrderPending, HeldReason: r.HeldReason}
+			CanResend: r.Status == portal.RecipientAwaitingKeyGen && o.Status == portal.OrderPending, HeldReason: heldReasonText(l, r.HeldReason)}
 		// Revoked status shows here too, not only on the certificate pages;
 		// a certificate made through a KeyGen link whose key the recipient
 		// may have lost can be replaced: a new link revokes it.
@@ -464,4 +464,17 @@ func (s *Server) orderCancel(c echo.Context) error {
 	_ = s.DB.Audit(c.Request().Context(), nil, auditFor(c, u, "order.cancelled", "order", id, u.AccountID, ""))
 	flash(c, "orderpage.cancelled")
 	return c.Redirect(http.StatusSeeOther, "/orders/"+strconv.FormatInt(id, 10))
+}
+
+// heldReasonText shows a stored hold reason in the page's language when
+// it is one of the pipeline's fixed reasons (the store keeps them in
+// English); others (a CAA record's explanation, a CA refusal) as stored.
+func heldReasonText(l *i18n.Localizer, reason string) string {
+	switch reason {
+	case ordering.HeldForReview:
+		return l.T("certs.held_for_review")
+	case ordering.KeyCompromised:
+		return l.T("certs.key_compromised")
+	}
+	return reason
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"certdesk/internal/ordering"
 )
 
 // The order form's HTML, read back the way a browser would show it.
@@ -426,5 +428,36 @@ func TestOrderPageAutoRenewState(t *testing.T) {
 	}
 	if page := c.get(loc); !strings.Contains(page.body, `href="/orders/`+id+`">Renewed as order #`+id) {
 		t.Fatal("renewal order not linked")
+	}
+}
+
+// A recipient held by the pipeline shows the reason in the page's
+// language (the store keeps the pipeline's fixed reasons in English).
+func TestOrderPageHeldReasonTranslated(t *testing.T) {
+	e := newOrderEnv(t)
+	c := e.signedInOrderer()
+	form := e.orderForm(map[string]string{"cn": "name", "name": "Jane Doe", "email": "jane@example.com", "csrmode": "browser"})
+	r := c.post("/orders/new", "/orders/new", form)
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("submit: %d", r.status)
+	}
+	loc := r.header.Get("Location")
+	id := strings.TrimPrefix(loc, "/orders/")
+	for reason, want := range map[string][2]string{
+		ordering.HeldForReview:              {"Issuance is held for review by the CA.", "De uitgifte wordt aangehouden voor beoordeling door de CA."},
+		ordering.KeyCompromised:             {"The key of this request was reported compromised", "De sleutel van deze aanvraag"},
+		"CAA: example.com names another CA": {"CAA: example.com names another CA", "CAA: example.com names another CA"},
+	} {
+		if _, err := e.db.Exec(`UPDATE recipients SET status = 'held', held_reason = ? WHERE order_id = ?`, reason, id); err != nil {
+			t.Fatal(err)
+		}
+		for i, lang := range []string{"en", "nl"} {
+			if _, err := e.db.Exec(`UPDATE users SET lang = ?`, lang); err != nil {
+				t.Fatal(err)
+			}
+			if page := c.get(loc); !strings.Contains(html.UnescapeString(page.body), want[i]) {
+				t.Errorf("%s page lacks %q", lang, want[i])
+			}
+		}
 	}
 }
