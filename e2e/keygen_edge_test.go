@@ -258,16 +258,7 @@ func kgeDownload(t *testing.T, page playwright.Page, password string) (string, [
 	t.Helper()
 	issDo(t, page, "password", page.Locator("#kg-password").Fill(password))
 	issDo(t, page, "confirm", page.Locator("#kg-password2").Fill(password))
-	dl, err := page.ExpectDownload(func() error { return page.Locator("#kg-pack").Click() },
-		playwright.PageExpectDownloadOptions{Timeout: playwright.Float(60000)})
-	issDo(t, page, "download", err)
-	path, err := dl.Path()
-	issDo(t, page, "download path", err)
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dl.SuggestedFilename(), data
+	return kgDownload(t, page, func() error { return page.Locator("#kg-pack").Click() })
 }
 
 // With JavaScript off the page says it needs JavaScript, and Generate is
@@ -320,16 +311,9 @@ func TestKeyGenEdgeDownloadAgain(t *testing.T) {
 			if n, _ := again.Count(); n != 1 {
 				t.Fatalf("no %q button after the download: %q", tc.button, issText(t, page, "#kg-done"))
 			}
-			dl, err := page.ExpectDownload(func() error { return again.Click() })
-			issDo(t, page, "download again", err)
-			path, err := dl.Path()
-			issDo(t, page, "download path", err)
-			second, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if dl.SuggestedFilename() != name || !bytes.Equal(second, first) {
-				t.Errorf("downloaded again: %q, %d bytes; want %q, the same %d bytes", dl.SuggestedFilename(), len(second), name, len(first))
+			name2, second := kgDownload(t, page, func() error { return again.Click() })
+			if name2 != name || !bytes.Equal(second, first) {
+				t.Errorf("downloaded again: %q, %d bytes; want %q, the same %d bytes", name2, len(second), name, len(first))
 			}
 			key, leaf, _, err := pkcs12.DecodeChain(second, password)
 			if err != nil || !key.(*rsa.PrivateKey).PublicKey.Equal(leaf.PublicKey) || leaf.EmailAddresses[0] != tc.email {

@@ -90,8 +90,14 @@ func kgGenerateAndDownload(t *testing.T, page playwright.Page, password, mode st
 	issDo(t, page, "password", page.Locator("#kg-password").Fill(password))
 	issDo(t, page, "confirm", page.Locator("#kg-password2").Fill(password))
 	issDo(t, page, "mode", page.Locator("input[name=kg-mode][value="+mode+"]").Check())
-	dl, err := page.ExpectDownload(func() error { return page.Locator("#kg-pack").Click() },
-		playwright.PageExpectDownloadOptions{Timeout: playwright.Float(60000)})
+	return kgDownload(t, page, func() error { return page.Locator("#kg-pack").Click() })
+}
+
+// kgDownload runs click, waits for the download it starts (packaging can
+// take a while on a loaded machine) and returns its file name and bytes.
+func kgDownload(t *testing.T, page playwright.Page, click func() error) (string, []byte) {
+	t.Helper()
+	dl, err := page.ExpectDownload(click, playwright.PageExpectDownloadOptions{Timeout: playwright.Float(60000)})
 	issDo(t, page, "download", err)
 	path, err := dl.Path()
 	issDo(t, page, "download path", err)
@@ -284,15 +290,7 @@ func TestKeyGenDutch(t *testing.T) {
 		t.Errorf("mismatch error %q", got)
 	}
 	issDo(t, page, "confirm", page.Locator("#kg-password2").Fill(password))
-	dl, err := page.ExpectDownload(func() error { return page.Locator("#kg-pack").Click() },
-		playwright.PageExpectDownloadOptions{Timeout: playwright.Float(60000)})
-	issDo(t, page, "download", err)
-	path, err := dl.Path()
-	issDo(t, page, "download path", err)
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, data := kgDownload(t, page, func() error { return page.Locator("#kg-pack").Click() })
 	if _, leaf, _, err := pkcs12.DecodeChain(data, password); err != nil || leaf.EmailAddresses[0] != "jan@example.com" {
 		t.Fatalf("the Dutch flow's .p12: %v", err)
 	}
