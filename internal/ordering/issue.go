@@ -67,7 +67,6 @@ type IssueStore interface {
 	OrderHead(ctx context.Context, q portal.Querier, id int64) (portal.Order, int, error)
 	OrgsForAccount(ctx context.Context, q portal.Querier, accountID int64) ([]portal.Organization, error)
 	DomainsForOrg(ctx context.Context, q portal.Querier, orgID int64) ([]portal.Domain, error)
-	LastMailboxValidation(ctx context.Context, q portal.Querier, accountID int64, email string) (time.Time, error)
 	RequeueReady(ctx context.Context, tx *sql.Tx, id int64, status portal.RecipientStatus) (bool, error)
 	CompromisedKeys // SBR 6.1.1.3 (4): a store without the record does not compile
 	UserByID(ctx context.Context, id int64) (portal.User, error)
@@ -141,8 +140,8 @@ type Pipeline struct {
 	// (default DefaultBatchSize).
 	BatchSize int
 	// Mailboxes answers whether an address's mailbox validation is current
-	// (validation.Service, as for the ordering service); nil: the store's
-	// last validation with the 30-day reuse rule.
+	// (validation.Service, as for the ordering service); required to issue
+	// mailbox-validated products (SBR 4.2.1 at issuance).
 	Mailboxes interface {
 		MailboxValidated(ctx context.Context, q portal.Querier, accountID int64, email string) (bool, error)
 	}
@@ -282,20 +281,13 @@ func (p *Pipeline) load(ctx context.Context, recipientID int64, m *loadMemo) (d 
 }
 
 // mailboxValidated asks p.Mailboxes (the validation service, which the
-// ordering service asks too), else the store with the same 30-day rule.
-func (p *Pipeline) mailboxValidated(ctx context.Context, accountID int64, email string, now time.Time) (bool, error) {
-	if p.Mailboxes != nil {
-		return p.Mailboxes.MailboxValidated(ctx, nil, accountID, email)
+// ordering service asks too, so the 30-day rule is written once). Without
+// one a mailbox-validated certificate is not issued.
+func (p *Pipeline) mailboxValidated(ctx context.Context, accountID int64, email string) (bool, error) {
+	if p.Mailboxes == nil {
+		return false, errors.New("ordering: no mailbox validation checker wired (Pipeline.Mailboxes)")
 	}
-	e, ok := portal.NormalizeEmail(email)
-	if !ok {
-		return false, nil
-	}
-	at, err := p.Store.LastMailboxValidation(ctx, nil, accountID, e)
-	if err != nil || at.IsZero() {
-		return false, err
-	}
-	return now.Before(at.Add(portal.MailboxValidationReuse)), nil
+	return p.Mailboxes.MailboxValidated(ctx, nil, accountID, email)
 }
 
 // validationLapsed is SBR 4.2.1 at issuance: the validations the
@@ -313,7 +305,7 @@ func (p *Pipeline) validationLapsed(ctx context.Context, d *issueData) (portal.R
 		return portal.RecipientAwaitingOrg, nil
 	}
 	if d.prod.MailboxValidation {
-		ok, err := p.mailboxValidated(ctx, d.r.AccountID, d.r.Email, now)
+		ok, err := p.mailboxValidated(ctx, d.r.AccountID, d.r.Email)
 		if err != nil || !ok {
 			return portal.RecipientAwaitingMailbox, err
 		}

@@ -24,6 +24,7 @@ import (
 	"certdesk/internal/ca"
 	"certdesk/internal/ordering"
 	"certdesk/internal/portal"
+	"certdesk/internal/validation"
 	"certdesk/store"
 )
 
@@ -137,7 +138,7 @@ func newIssueEnv(t *testing.T) *issueEnv {
 	auth := testCA(t, clock)
 	e := &issueEnv{db: db, auth: auth, bill: &fakeSettler{}, clock: clock, acct: a.ID, user: u, orgID: orgID, t: t}
 	e.p = &ordering.Pipeline{Store: db, CA: auth, Billing: e.bill, Clock: clock, BaseURL: "http://127.0.0.1:8080",
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Mailboxes: &validation.Service{Store: db, Clock: clock}}
 	return e
 }
 
