@@ -302,7 +302,7 @@ func (db *DB) CompleteOrderIfDone(ctx context.Context, q Querier, orderID int64)
 		q = db.DB
 	}
 	_, err := q.ExecContext(ctx, `UPDATE orders SET status = 'completed' WHERE id = ? AND status = 'pending'
-		AND NOT EXISTS (SELECT 1 FROM recipients WHERE order_id = ? AND status <> 'issued')`, orderID, orderID)
+		AND NOT EXISTS (SELECT 1 FROM recipients WHERE order_id = ? AND status NOT IN ('issued', 'cancelled'))`, orderID, orderID)
 	return err
 }
 

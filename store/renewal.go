@@ -182,3 +182,23 @@ func (db *DB) RenewalStateOf(ctx context.Context, accountID, orderID int64) (Ren
 	s.Failure = ordering.RenewalFailureIn(s.recorded, "en")
 	return s, notFound(err, "order")
 }
+
+// CloseOpenPeriod cancels the plan period a recipient has open beyond
+// certificate certID's, when certID is its current certificate and that
+// period has no certificate yet (the next period starts 30 days before the
+// current certificate ends): its KeyGen link is then refused (closed) and
+// nothing more is issued for it. The order completes when nothing else is
+// open. It reports whether a period was closed.
+func (db *DB) CloseOpenPeriod(ctx context.Context, tx *sql.Tx, certID int64) (bool, error) {
+	var orderID int64
+	err := tx.QueryRowContext(ctx, `UPDATE recipients SET status = 'cancelled', held_reason = ''
+		WHERE certificate_id = ? AND status NOT IN ('issued', 'cancelled')
+		AND plan_period > (SELECT plan_period FROM certificates WHERE id = ?) RETURNING order_id`, certID, certID).Scan(&orderID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, db.CompleteOrderIfDone(ctx, tx, orderID)
+}

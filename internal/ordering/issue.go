@@ -68,6 +68,7 @@ type IssueStore interface {
 	OrgsForAccount(ctx context.Context, q portal.Querier, accountID int64) ([]portal.Organization, error)
 	DomainsForOrg(ctx context.Context, q portal.Querier, orgID int64) ([]portal.Domain, error)
 	RequeueReady(ctx context.Context, tx *sql.Tx, id int64, status portal.RecipientStatus) (bool, error)
+	CloseOpenPeriod(ctx context.Context, tx *sql.Tx, certID int64) (bool, error)
 	CompromisedKeys // SBR 6.1.1.3 (4): a store without the record does not compile
 	UserByID(ctx context.Context, id int64) (portal.User, error)
 	OpenRecipients(ctx context.Context, q portal.Querier, accountID int64) ([]portal.Recipient, error)
@@ -633,7 +634,19 @@ func (p *Pipeline) Revoke(ctx context.Context, accountID, certID int64, reason i
 		return portal.FieldError("reason", "certs.reason_invalid", "Choose a revocation reason.")
 	}
 	err := p.Store.Tx(ctx, func(tx *sql.Tx) error {
-		return p.Store.RevokeCertificate(ctx, tx, accountID, certID, reason, p.now(), by)
+		if err := p.Store.RevokeCertificate(ctx, tx, accountID, certID, reason, p.now(), by); err != nil {
+			return err
+		}
+		// The person left (affiliationChanged) or the organization stopped
+		// (cessationOfOperation): a plan's next period, already open for
+		// the last 30 days of this certificate, ends too; otherwise its
+		// KeyGen link would still make them a new certificate.
+		if reason == reasonAffiliationChanged || reason == reasonCessationOfOperation {
+			if _, err := p.Store.CloseOpenPeriod(ctx, tx, certID); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return err
@@ -641,6 +654,13 @@ func (p *Pipeline) Revoke(ctx context.Context, accountID, certID int64, reason i
 	p.refreshCRLLogged(ctx)
 	return nil
 }
+
+// RFC 5280 5.3.1 reason codes that end the subscriber's need for the
+// certificate (SBR 4.9.1.1).
+const (
+	reasonAffiliationChanged   = 3
+	reasonCessationOfOperation = 5
+)
 
 func (p *Pipeline) refreshCRLLogged(ctx context.Context) {
 	if err := p.RefreshCRL(ctx); err != nil {

@@ -473,3 +473,62 @@ func TestAutoRenewRefusedIsRecordedAndRetriedDaily(t *testing.T) {
 		t.Errorf("%d renewal orders", n)
 	}
 }
+
+// A plan's next period opens 30 days before the current certificate ends.
+// Revoking that certificate because the person left (affiliationChanged)
+// or the organization stopped (cessationOfOperation) ends the open period:
+// its KeyGen link is refused and nothing more is issued. Other reasons
+// (superseded here) leave it open.
+func TestRevokingForDepartureClosesTheOpenPlanPeriod(t *testing.T) {
+	e := newRenewEnv(t)
+	ctx := context.Background()
+	start := e.clock.Now()
+	end := start.Add(900 * days)
+	var rids []int64
+	var toks []string
+	for _, em := range []string{"left@example.com", "stays@example.com"} {
+		o := e.order(portal.ProductIndividual, end, portal.RecipientAwaitingKeyGen, em)
+		tok := e.send(o, o.Recipients[0])
+		if _, err := e.ks.Exchange(ctx, tok, rsaCSR(t)); err != nil {
+			t.Fatal(err)
+		}
+		rids = append(rids, o.Recipients[0].ID)
+	}
+	c1 := e.cert(e.recipient(rids[0]).CertificateID)
+	e.clock.Set(c1.NotAfter.Add(-29 * days))
+	if res := e.sweep(); res.PeriodsStarted != 2 {
+		t.Fatalf("started %d periods, want 2", res.PeriodsStarted)
+	}
+	for _, rid := range rids {
+		r := e.recipient(rid)
+		if r.PlanPeriod != 2 || r.Status != portal.RecipientAwaitingKeyGen {
+			t.Fatalf("period 2 not open: %+v", r)
+		}
+		m, _ := e.db.LatestOutboxTo(ctx, r.Email, ordering.KindKeyGenLink)
+		toks = append(toks, tokenRE.FindStringSubmatch(m.Text)[1])
+	}
+
+	left, stays := e.recipient(rids[0]), e.recipient(rids[1])
+	if err := e.p.Revoke(ctx, e.acct, left.CertificateID, 3, "req@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.p.Revoke(ctx, e.acct, stays.CertificateID, 4, "req@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	r0 := e.recipient(rids[0])
+	if r0.Status != portal.RecipientCancelled {
+		t.Fatalf("after affiliationChanged: %s, want the open period cancelled", r0.Status)
+	}
+	if o, _, _ := e.db.OrderHead(ctx, nil, r0.OrderID); o.Status != portal.OrderCompleted {
+		t.Errorf("the order of the closed period: %s, want completed (nothing left open)", o.Status)
+	}
+	if _, err := e.ks.Exchange(ctx, toks[0], rsaCSR(t)); err == nil {
+		t.Fatal("the departed recipient's KeyGen link still made a certificate")
+	}
+	if r := e.recipient(rids[1]); r.Status != portal.RecipientAwaitingKeyGen {
+		t.Fatalf("after superseded: %s, want the period still open", r.Status)
+	}
+	if _, err := e.ks.Exchange(ctx, toks[1], rsaCSR(t)); err != nil {
+		t.Fatalf("the other recipient's link: %v", err)
+	}
+}

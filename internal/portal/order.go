@@ -7,7 +7,7 @@ type OrderStatus string
 
 const (
 	OrderPending   OrderStatus = "pending"   // tasks open or certificates to issue
-	OrderCompleted OrderStatus = "completed" // every recipient issued
+	OrderCompleted OrderStatus = "completed" // every recipient issued (or its open plan period closed)
 	OrderCancelled OrderStatus = "cancelled"
 )
 
