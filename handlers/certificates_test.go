@@ -46,6 +46,10 @@ func (validatedMailboxes) MailboxValidated(context.Context, portal.Querier, int6
 	return true, nil
 }
 
+func (validatedMailboxes) StartMailboxForOrder(context.Context, *sql.Tx, int64, string, int64, string) error {
+	return nil
+}
+
 type certEnv struct {
 	*testEnv
 	auth *ca.Authority

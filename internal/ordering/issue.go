@@ -143,8 +143,11 @@ type Pipeline struct {
 	// Mailboxes answers whether an address's mailbox validation is current
 	// (validation.Service, as for the ordering service); required to issue
 	// mailbox-validated products (SBR 4.2.1 at issuance).
+	// When a recipient goes back to mailbox validation it also sends the
+	// address a new confirmation link (StartMailboxForOrder).
 	Mailboxes interface {
 		MailboxValidated(ctx context.Context, q portal.Querier, accountID int64, email string) (bool, error)
+		StartMailboxForOrder(ctx context.Context, tx *sql.Tx, accountID int64, email string, orderID int64, lang string) error
 	}
 }
 

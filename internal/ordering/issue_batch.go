@@ -142,10 +142,19 @@ func (p *Pipeline) IssueBatch(ctx context.Context, recipientIDs []int64) []Batch
 		err := p.Store.Tx(ctx, func(tx *sql.Tx) error {
 			signing = signing[:0]
 			for _, it := range backs {
-				if _, err := p.Store.RequeueReady(ctx, tx, it.id, it.back); err != nil {
+				moved, err := p.Store.RequeueReady(ctx, tx, it.id, it.back)
+				if err != nil {
 					return err
 				}
 				it.out = Skipped
+				if moved && it.back == portal.RecipientAwaitingMailbox {
+					// The address confirms again (SBR 3.2.2.2), in the
+					// order's language, as when the order was placed.
+					r := it.d.r
+					if err := p.Mailboxes.StartMailboxForOrder(ctx, tx, r.AccountID, r.Email, r.OrderID, it.d.user.Lang); err != nil {
+						return err
+					}
+				}
 			}
 			for _, it := range holds {
 				ok, err := p.Store.HoldRecipient(ctx, tx, it.id, it.hold)
@@ -312,7 +321,7 @@ func (p *Pipeline) prepare(ctx context.Context, it *batchItem, memo *loadMemo) {
 	if err == nil && d != nil && d.back != "" {
 		p.log().Info("a validation lapsed before issuance (SBR 4.2.1): the recipient waits for it again",
 			"recipient_id", it.id, "status", string(d.back))
-		it.back = d.back
+		it.back, it.d = d.back, d
 		return
 	}
 	if hold != "" {

@@ -24,7 +24,6 @@ import (
 	"certdesk/internal/ca"
 	"certdesk/internal/ordering"
 	"certdesk/internal/portal"
-	"certdesk/internal/validation"
 	"certdesk/store"
 )
 
@@ -178,7 +177,7 @@ func benchPipeline(b *testing.B, auth *ca.Authority, clock portal.Clock, csr str
 	a, _ := db.CreateAccount(ctx, "Bench")
 	u, _ := db.CreateUser(ctx, portal.User{AccountID: a.ID, Email: "req@example.com", Name: "R", Role: portal.RoleUser, PasswordHash: "x"})
 	p := &ordering.Pipeline{Store: db, CA: auth, Billing: &fakeSettler{}, Clock: clock, BaseURL: "http://127.0.0.1:8080",
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Mailboxes: &validation.Service{Store: db, Clock: clock}}
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Mailboxes: testValidation(db, clock)}
 	ids := make([]int64, b.N)
 	now := clock.Now()
 	err = db.Tx(ctx, func(tx *sql.Tx) error {

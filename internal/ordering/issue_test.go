@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"certdesk/internal/ca"
+	"certdesk/internal/mail"
 	"certdesk/internal/ordering"
 	"certdesk/internal/portal"
 	"certdesk/internal/validation"
@@ -138,7 +139,7 @@ func newIssueEnv(t *testing.T) *issueEnv {
 	auth := testCA(t, clock)
 	e := &issueEnv{db: db, auth: auth, bill: &fakeSettler{}, clock: clock, acct: a.ID, user: u, orgID: orgID, t: t}
 	e.p = &ordering.Pipeline{Store: db, CA: auth, Billing: e.bill, Clock: clock, BaseURL: "http://127.0.0.1:8080",
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Mailboxes: &validation.Service{Store: db, Clock: clock}}
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Mailboxes: testValidation(db, clock)}
 	return e
 }
 
@@ -179,6 +180,19 @@ func (e *issueEnv) order(product portal.ProductID, end time.Time, st portal.Reci
 }
 
 var mailboxSeq atomic.Int64
+
+// testValidation is the validation service as the pipeline uses it: the
+// mailbox re-check at issuance and the new confirmation email.
+func testValidation(db *store.DB, clock portal.Clock) *validation.Service {
+	return &validation.Service{Store: db, Clock: clock, BaseURL: "http://127.0.0.1:8080",
+		Compose: func(lang, subject string, body []string, data map[string]any, links []validation.MailLink) (portal.Email, error) {
+			ml := make([]mail.Link, len(links))
+			for i, l := range links {
+				ml[i] = mail.Link{Label: l.Label, URL: l.URL}
+			}
+			return mail.Compose(lang, subject, body, data, ml)
+		}}
+}
 
 // validateMailboxes records a mailbox validation of each address now (the
 // mailbox-validated product checks one of at most 30 days at issuance).
@@ -678,6 +692,11 @@ func TestIssuanceRechecksLapsedValidations(t *testing.T) {
 		r := e.recipient(rid)
 		if r.Status != c.want || r.CertificateID != 0 || r.CSR == "" {
 			t.Fatalf("%s lapsed: status %s, certificate %d, CSR kept %v; want %s", c.name, r.Status, r.CertificateID, r.CSR != "", c.want)
+		}
+		// The address is asked to confirm again.
+		mails := e.count(`SELECT COUNT(*) FROM outbox WHERE to_addr = ? AND kind = ?`, r.Email, validation.KindMailboxConfirm)
+		if want := map[bool]int{true: 1, false: 0}[c.want == portal.RecipientAwaitingMailbox]; mails != want {
+			t.Fatalf("%s lapsed: %d mailbox confirmation emails, want %d", c.name, mails, want)
 		}
 		if n := e.count(`SELECT COUNT(*) FROM certificates WHERE recipient_id = ?`, rid); n != 0 {
 			t.Fatalf("%s lapsed: %d certificate rows", c.name, n)
