@@ -57,8 +57,10 @@ func (s *Server) signIn(c echo.Context) error {
 const afterSignInKey = "after_signin"
 
 // localPath: a path on this site, never another host (no open redirect).
+// Browsers drop tabs and newlines in URLs ("/\t/evil.example" becomes
+// "//evil.example") and read "\\" as "/", so neither may appear.
 func localPath(p string) bool {
-	return strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "//") && !strings.Contains(p, "\\")
+	return strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "//") && !strings.ContainsAny(p, "\\\t\r\n ")
 }
 
 func (s *Server) signOut(c echo.Context) error {

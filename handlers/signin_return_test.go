@@ -42,3 +42,18 @@ func TestSignInReturnsToTheRequestedPage(t *testing.T) {
 		t.Errorf("after a download asked for signed out: %q, want /dashboard", loc)
 	}
 }
+
+// localPath accepts only this site's paths: no other host however it is
+// spelled to a browser.
+func TestLocalPathRefusesOtherHosts(t *testing.T) {
+	for p, want := range map[string]bool{
+		"/certificates/7": true, "/orders?status=pending": true,
+		"": false, "https://evil.example/": false, "//evil.example": false, "/\\evil.example": false,
+		"\\\\evil.example": false, "/\t/evil.example": false, "/\n/evil.example": false, "evil.example": false,
+		"/ /evil.example": false,
+	} {
+		if got := localPath(p); got != want {
+			t.Errorf("localPath(%q) = %v, want %v", p, got, want)
+		}
+	}
+}
