@@ -90,6 +90,25 @@ func cwOrder(t *testing.T, page playwright.Page, name, email, csr, additional st
 	issDo(t, page, "order page", page.WaitForURL(regexp.MustCompile(`/orders/\d+$`)))
 }
 
+// cwServer starts the real server (a DNS resolver with no records: no
+// CAA) and signs the demo account administrator in on a fresh page.
+func cwServer(t *testing.T, opts ...harness.PageOption) (*harness.Server, playwright.Page, playwright.BrowserContext) {
+	t.Helper()
+	srv := harness.StartServer(t, harness.ServerOptions{Env: []string{"CERTDESK_DNS_RESOLVER=" + issEmptyDNS(t)}})
+	page, ctx := harness.NewPage(t, srv, opts...)
+	harness.SignInAs(t, page, srv, harness.RoleAccountAdmin)
+	return srv, page, ctx
+}
+
+// cwCASession signs the CA administrator in on a page of its own and
+// returns its context (the dev mailbox's attachments need that session).
+func cwCASession(t *testing.T, srv *harness.Server) playwright.BrowserContext {
+	t.Helper()
+	caPage, caCtx := harness.NewPage(t, srv)
+	harness.SignInAs(t, caPage, srv, harness.RoleCAAdmin)
+	return caCtx
+}
+
 // cwFetch GETs url with the browser context's cookies (nil: anonymous)
 // without following redirects, and returns status, headers and body.
 func cwFetch(t *testing.T, ctx playwright.BrowserContext, srv *harness.Server, url string) (int, http.Header, []byte) {
@@ -195,11 +214,8 @@ func cwHexEq(shown, want string) bool {
 // the dashboard); someone without an account sees nothing of it.
 func TestCertWalkIssuedMailEnglish(t *testing.T) {
 	dir := t.TempDir()
-	srv := harness.StartServer(t, harness.ServerOptions{Env: []string{"CERTDESK_DNS_RESOLVER=" + issEmptyDNS(t)}})
-	page, _ := harness.NewPage(t, srv)
-	harness.SignInAs(t, page, srv, harness.RoleAccountAdmin)
-	caPage, caCtx := harness.NewPage(t, srv)
-	harness.SignInAs(t, caPage, srv, harness.RoleCAAdmin)
+	srv, page, _ := cwServer(t)
+	caCtx := cwCASession(t, srv)
 
 	k := cwNewKey(t, dir, "Jane Doe")
 	cwOrder(t, page, "Jane Doe", "jane@example.com", k.csrPEM, "boss@example.com, JANE@example.com, Admin@Example.com")
@@ -331,11 +347,8 @@ func TestCertWalkIssuedMailEnglish(t *testing.T) {
 // recipient's email and the notice are in Dutch.
 func TestCertWalkIssuedMailDutch(t *testing.T) {
 	dir := t.TempDir()
-	srv := harness.StartServer(t, harness.ServerOptions{Env: []string{"CERTDESK_DNS_RESOLVER=" + issEmptyDNS(t)}})
-	page, _ := harness.NewPage(t, srv, harness.WithLocale("nl-NL"))
-	harness.SignInAs(t, page, srv, harness.RoleAccountAdmin)
-	caPage, caCtx := harness.NewPage(t, srv)
-	harness.SignInAs(t, caPage, srv, harness.RoleCAAdmin)
+	srv, page, _ := cwServer(t, harness.WithLocale("nl-NL"))
+	caCtx := cwCASession(t, srv)
 
 	k := cwNewKey(t, dir, "Jan Jansen")
 	cwOrder(t, page, "Jan Jansen", "jan@example.com", k.csrPEM, "")
@@ -428,9 +441,7 @@ func cwDownload(t *testing.T, page playwright.Page, suffix string) ([]byte, stri
 // status against the certificate itself; the three downloads; axe.
 func TestCertWalkPages(t *testing.T) {
 	dir := t.TempDir()
-	srv := harness.StartServer(t, harness.ServerOptions{Env: []string{"CERTDESK_DNS_RESOLVER=" + issEmptyDNS(t)}})
-	page, ctx := harness.NewPage(t, srv)
-	harness.SignInAs(t, page, srv, harness.RoleAccountAdmin)
+	srv, page, ctx := cwServer(t)
 
 	// No certificates yet: the list says what will come and how.
 	for lang, want := range map[string]string{"en": "No certificates yet. When an order's validations are complete",
@@ -567,11 +578,8 @@ func cwWriteCerts(t *testing.T, dir, name string, certs ...*x509.Certificate) st
 // reason, and the CRL at its distribution point lists the serial with it.
 func TestCertWalkRevoke(t *testing.T) {
 	dir := t.TempDir()
-	srv := harness.StartServer(t, harness.ServerOptions{Env: []string{"CERTDESK_DNS_RESOLVER=" + issEmptyDNS(t)}})
-	page, _ := harness.NewPage(t, srv)
-	harness.SignInAs(t, page, srv, harness.RoleAccountAdmin)
-	caPage, caCtx := harness.NewPage(t, srv)
-	harness.SignInAs(t, caPage, srv, harness.RoleCAAdmin)
+	srv, page, _ := cwServer(t)
+	caCtx := cwCASession(t, srv)
 
 	k := cwNewKey(t, dir, "Jane Doe")
 	cwOrder(t, page, "Jane Doe", "jane@example.com", k.csrPEM, "")
@@ -754,9 +762,7 @@ func TestCertWalkRevoke(t *testing.T) {
 // and decrypts with the key. The chain comes from the .p7b download.
 func TestCertWalkCMS(t *testing.T) {
 	dir := t.TempDir()
-	srv := harness.StartServer(t, harness.ServerOptions{Env: []string{"CERTDESK_DNS_RESOLVER=" + issEmptyDNS(t)}})
-	page, ctx := harness.NewPage(t, srv)
-	harness.SignInAs(t, page, srv, harness.RoleAccountAdmin)
+	srv, page, ctx := cwServer(t)
 
 	k := cwNewKey(t, dir, "Jane Doe")
 	cwOrder(t, page, "Jane Doe", "jane@example.com", k.csrPEM, "")
@@ -868,9 +874,7 @@ func cwAddUser(t *testing.T, srv *harness.Server, email, role, account string) s
 // an empty list, and the certificate's page and downloads are "not found".
 func TestCertWalkOtherUsers(t *testing.T) {
 	dir := t.TempDir()
-	srv := harness.StartServer(t, harness.ServerOptions{Env: []string{"CERTDESK_DNS_RESOLVER=" + issEmptyDNS(t)}})
-	page, _ := harness.NewPage(t, srv)
-	harness.SignInAs(t, page, srv, harness.RoleAccountAdmin)
+	srv, page, _ := cwServer(t)
 	k := cwNewKey(t, dir, "Jane Doe")
 	cwOrder(t, page, "Jane Doe", "jane@example.com", k.csrPEM, "")
 	issDo(t, page, "view certificate", page.Locator("tr[data-recipient='jane@example.com'] a[href^='/certificates/']").Click())

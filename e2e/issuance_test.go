@@ -75,29 +75,15 @@ func issText(t *testing.T, page playwright.Page, sel string) string {
 }
 
 // issGet fetches a URL with the browser context's cookies (the dev
-// mailbox's attachments need the CA administrator's session).
+// mailbox's attachments need the CA administrator's session) and requires
+// a 200 (cwFetch does the request).
 func issGet(t *testing.T, ctx playwright.BrowserContext, srv *harness.Server, url string) ([]byte, http.Header) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
-	if ctx != nil {
-		cookies, err := ctx.Cookies(srv.BaseURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, c := range cookies {
-			req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
-		}
+	status, hdr, body := cwFetch(t, ctx, srv, url)
+	if status != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", url, status, body)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, body)
-	}
-	return body, resp.Header
+	return body, hdr
 }
 
 // The demo administrator orders Secure Email for Business for the demo

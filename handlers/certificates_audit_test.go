@@ -98,10 +98,7 @@ func TestAuditOCSPLookupFailureIsNotUnknown(t *testing.T) {
 // the last page, not "No certificates yet" to an account that has some.
 func TestAuditCertListOffsetPastTheEnd(t *testing.T) {
 	e := newCertEnv(t)
-	u, pw := e.addUser("req@example.com", portal.RoleAccountAdmin, "Example Corp")
-	cert := e.issue(u, "jane@example.com")
-	c := e.client()
-	c.signIn(u.Email, pw)
+	c, _, cert := e.adminWithCertificate()
 	for _, off := range []string{"50", "100", "9223372036854775807", "-3", "abc", "99999999999999999999"} {
 		r := c.get("/certificates?offset=" + off)
 		if r.status != http.StatusOK || !strings.Contains(r.body, cert.Serial) || strings.Contains(r.body, "No certificates yet") {
@@ -124,11 +121,8 @@ var auditProfilesEN = []string{"mailbox-validated strict", "sponsor-validated st
 // on the page and in the API.
 func TestAuditCertPageDutch(t *testing.T) {
 	e := newCertEnv(t)
-	u, pw := e.addUser("req@example.com", portal.RoleAccountAdmin, "Example Corp")
-	cert := e.issue(u, "jane@example.com")
+	c, u, cert := e.adminWithCertificate()
 	id := strconv.FormatInt(cert.ID, 10)
-	c := e.client()
-	c.signIn(u.Email, pw)
 	nl := map[string]string{"Accept-Language": "nl-NL,nl;q=0.9"}
 
 	if r := c.get("/certificates/" + id); !strings.Contains(r.body, "mailbox-validated strict (2.23.140.1.5.1.3)") {
@@ -181,11 +175,8 @@ func TestAuditCertPageDutch(t *testing.T) {
 // English status text such as "404 Not Found".
 func TestAuditDutchErrorPagesOnCertificateURLs(t *testing.T) {
 	e := newCertEnv(t)
-	u, pw := e.addUser("req@example.com", portal.RoleAccountAdmin, "Example Corp")
-	cert := e.issue(u, "jane@example.com")
+	c, _, cert := e.adminWithCertificate()
 	id := strconv.FormatInt(cert.ID, 10)
-	c := e.client()
-	c.signIn(u.Email, pw)
 	nl := map[string]string{"Accept-Language": "nl"}
 	agent, apw := e.addUser("agent@certdesk.test", portal.RoleValidationAgent, "")
 	ac := e.client()
@@ -471,4 +462,15 @@ func TestAuditHostileInputsRefused(t *testing.T) {
 	if r.header.Get("Content-Type") != "application/pkix-crl" || r.header.Get("Cache-Control") != "public, max-age=300" || r.header.Get("Set-Cookie") != "" {
 		t.Errorf("CRL headers: %v", r.header)
 	}
+}
+
+// adminWithCertificate signs in the account administrator of "Example
+// Corp" and issues jane@example.com a certificate in that account.
+func (e *certEnv) adminWithCertificate() (*client, portal.User, store.CertificateRow) {
+	e.t.Helper()
+	u, pw := e.addUser("req@example.com", portal.RoleAccountAdmin, "Example Corp")
+	cert := e.issue(u, "jane@example.com")
+	c := e.client()
+	c.signIn(u.Email, pw)
+	return c, u, cert
 }

@@ -86,6 +86,18 @@ func (e *orderEnv) orderForm(recipients ...map[string]string) url.Values {
 }
 
 // signedInOrderer signs the account's administrator in.
+// submitJaneKeyGen places, as c, an order for Jane Doe whose key is made
+// in her browser (KeyGen) and returns the order page's path.
+func (e *orderEnv) submitJaneKeyGen(c *client) string {
+	e.t.Helper()
+	form := e.orderForm(map[string]string{"cn": "name", "name": "Jane Doe", "email": "jane@example.com", "csrmode": "browser"})
+	r := c.post("/orders/new", "/orders/new", form)
+	if r.status != http.StatusSeeOther {
+		e.t.Fatalf("submit: %d %s", r.status, r.body)
+	}
+	return r.header.Get("Location")
+}
+
 func (e *orderEnv) signedInOrderer() *client {
 	c := e.client()
 	c.signIn(e.acct.admin.Email, e.acct.pw)
@@ -407,12 +419,7 @@ func TestOrderFormBalanceDepositRoundTrip(t *testing.T) {
 func TestOrderPageAutoRenewState(t *testing.T) {
 	e := newOrderEnv(t)
 	c := e.signedInOrderer()
-	form := e.orderForm(map[string]string{"cn": "name", "name": "Jane Doe", "email": "jane@example.com", "csrmode": "browser"})
-	r := c.post("/orders/new", "/orders/new", form)
-	if r.status != http.StatusSeeOther {
-		t.Fatalf("submit: %d", r.status)
-	}
-	loc := r.header.Get("Location")
+	loc := e.submitJaneKeyGen(c)
 	if page := c.get(loc); !strings.Contains(page.body, "Renew automatically when the period ends") {
 		t.Fatal("auto-renew state not shown")
 	}
@@ -436,12 +443,7 @@ func TestOrderPageAutoRenewState(t *testing.T) {
 func TestOrderPageHeldReasonTranslated(t *testing.T) {
 	e := newOrderEnv(t)
 	c := e.signedInOrderer()
-	form := e.orderForm(map[string]string{"cn": "name", "name": "Jane Doe", "email": "jane@example.com", "csrmode": "browser"})
-	r := c.post("/orders/new", "/orders/new", form)
-	if r.status != http.StatusSeeOther {
-		t.Fatalf("submit: %d", r.status)
-	}
-	loc := r.header.Get("Location")
+	loc := e.submitJaneKeyGen(c)
 	id := strings.TrimPrefix(loc, "/orders/")
 	for reason, want := range map[string][2]string{
 		ordering.HeldForReview:              {"Issuance is held for review by the CA.", "De uitgifte wordt aangehouden voor beoordeling door de CA."},

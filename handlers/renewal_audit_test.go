@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"html"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -17,12 +16,7 @@ import (
 func TestRenewalAuditRefusalReasonInThePagesLanguage(t *testing.T) {
 	e := newOrderEnv(t)
 	c := e.signedInOrderer()
-	form := e.orderForm(map[string]string{"cn": "name", "name": "Jane Doe", "email": "jane@example.com", "csrmode": "browser"})
-	r := c.post("/orders/new", "/orders/new", form)
-	if r.status != http.StatusSeeOther {
-		t.Fatalf("submit: %d", r.status)
-	}
-	loc := r.header.Get("Location")
+	loc := e.submitJaneKeyGen(c)
 	id := strings.TrimPrefix(loc, "/orders/")
 	if _, err := e.db.Exec(`UPDATE orders SET renewal_failure = ? WHERE id = ?`, ordering.EncodeRenewalFailure(billing.ErrCardDeclined), id); err != nil {
 		t.Fatal(err)

@@ -185,14 +185,8 @@ func TestAuditPlanEmailWithTheOrdersCSROffersNothingThatIsRefused(t *testing.T) 
 		t.Run(lang, func(t *testing.T) {
 			e := newRenewEnv(t)
 			ctx := context.Background()
-			if _, err := e.db.Exec(`UPDATE users SET lang = ? WHERE id = ?`, lang, e.user.ID); err != nil {
-				t.Fatal(err)
-			}
-			o := e.order(portal.ProductIndividual, e.clock.Now().Add(1095*days), portal.RecipientReady, "jan@example.com")
+			o := e.issuedPlan(lang, 1095*days, "jan@example.com")
 			rid := o.Recipients[0].ID
-			if _, err := e.p.Issue(ctx, rid); err != nil {
-				t.Fatal(err)
-			}
 			e.clock.Set(e.cert(e.recipient(rid).CertificateID).NotAfter.Add(-30 * days))
 			if res := e.sweep(); res.PeriodsStarted != 1 {
 				t.Fatalf("sweep: %+v", res)
@@ -284,14 +278,8 @@ func TestAuditPlanKeyNoLongerAcceptedGoesToKeyGen(t *testing.T) {
 		t.Run(lang, func(t *testing.T) {
 			e := newRenewEnv(t)
 			ctx := context.Background()
-			if _, err := e.db.Exec(`UPDATE users SET lang = ? WHERE id = ?`, lang, e.user.ID); err != nil {
-				t.Fatal(err)
-			}
-			o := e.order(portal.ProductIndividual, e.clock.Now().Add(1095*days), portal.RecipientReady, "old@example.com")
+			o := e.issuedPlan(lang, 1095*days, "old@example.com")
 			rid := o.Recipients[0].ID
-			if _, err := e.p.Issue(ctx, rid); err != nil {
-				t.Fatal(err)
-			}
 			// The CSR on file is one an earlier intake policy accepted and
 			// today's refuses (an RSA-1024 key stands in for it).
 			if _, err := e.db.Exec(`UPDATE recipients SET csr_pem = ? WHERE id = ?`, csrOf(t, k1024), rid); err != nil {
@@ -338,16 +326,8 @@ func TestAuditPlanAfterTheServerWasDownForMonths(t *testing.T) {
 		t.Run(lang, func(t *testing.T) {
 			e := newRenewEnv(t)
 			ctx := context.Background()
-			if _, err := e.db.Exec(`UPDATE users SET lang = ? WHERE id = ?`, lang, e.user.ID); err != nil {
-				t.Fatal(err)
-			}
 			end := e.clock.Now().Add(1095 * days)
-			o := e.order(portal.ProductIndividual, end, portal.RecipientReady, "jan@example.com", "piet@example.com")
-			for _, r := range o.Recipients {
-				if _, err := e.p.Issue(ctx, r.ID); err != nil {
-					t.Fatal(err)
-				}
-			}
+			o := e.issuedPlan(lang, 1095*days, "jan@example.com", "piet@example.com")
 			c1 := e.cert(e.recipient(o.Recipients[0].ID).CertificateID)
 			e.clock.Set(c1.NotAfter.Add(100 * days))
 			if res := e.sweep(); res.PeriodsStarted != 2 {
@@ -514,4 +494,20 @@ func TestAuditPlanPeriodNotStartedWhenRevokedOrCancelledMeanwhile(t *testing.T) 
 			t.Errorf("%d KeyGen emails, want 1 (period 1 only)", n)
 		}
 	})
+}
+
+// issuedPlan sets the requestor's language, places an Individual plan of
+// the given length for emails (each with a CSR) and issues period 1.
+func (e *renewEnv) issuedPlan(lang string, length time.Duration, emails ...string) portal.Order {
+	e.t.Helper()
+	if _, err := e.db.Exec(`UPDATE users SET lang = ? WHERE id = ?`, lang, e.user.ID); err != nil {
+		e.t.Fatal(err)
+	}
+	o := e.order(portal.ProductIndividual, e.clock.Now().Add(length), portal.RecipientReady, emails...)
+	for _, r := range o.Recipients {
+		if out, err := e.p.Issue(context.Background(), r.ID); err != nil || out != ordering.Issued {
+			e.t.Fatalf("period 1 of %s: %v %v", r.Email, out, err)
+		}
+	}
+	return o
 }
